@@ -1,0 +1,65 @@
+# registry-kit: build, test, and the end-to-end tier on a real local cluster.
+SHELL := /usr/bin/env bash
+GO ?= go
+VERSION ?= $(shell git describe --tags --always --dirty 2>/dev/null || echo dev)
+LDFLAGS := -s -w -X github.com/registry-kit/registry-kit/cmd/cli.Version=$(VERSION)
+IMAGE ?= registry-kit:dev
+E2E_RUN ?= .
+E2E_TIMEOUT ?= 45m
+
+.PHONY: all build run test vet e2e e2e-only ci image setup cluster-up cluster-down manifests bench clean
+
+all: build
+
+## build: a static binary at bin/registry-kit
+build:
+	CGO_ENABLED=0 $(GO) build -trimpath -ldflags '$(LDFLAGS)' -o bin/registry-kit ./cmd/registry-kit
+
+## run: start a zero-configuration registry on :5000 with its data in ./data
+run: build
+	./bin/registry-kit serve --data-dir ./data
+
+## vet, test: the fast unit tier (needs only Go)
+vet:
+	$(GO) vet ./...
+	$(GO) vet -tags e2e ./scripts/e2e/
+
+test:
+	$(GO) test -count=1 ./...
+
+## setup: Debian packages and Go-built tools the e2e tier needs
+setup:
+	scripts/setup.sh
+
+## cluster-up, cluster-down: the local single-node Kubernetes cluster
+cluster-up:
+	scripts/cluster/up.sh
+cluster-down:
+	scripts/cluster/down.sh
+
+## e2e-only: the e2e tier against an already running cluster (source $$CLUSTER_DIR/env first)
+e2e-only: build
+	REGISTRY_KIT_BIN=$(CURDIR)/bin/registry-kit $(GO) test -tags e2e -count=1 -timeout $(E2E_TIMEOUT) -run '$(E2E_RUN)' -v ./scripts/e2e/
+
+## e2e: set up, start the cluster, run the e2e tier, stop the cluster
+e2e:
+	scripts/ci.sh e2e
+
+## ci: everything .ci/run runs: setup, vet, unit tests, cluster, e2e tests
+ci:
+	scripts/ci.sh
+
+## image: the container image, built by a Docker engine from the static binary (no base image is pulled)
+image: build
+	docker build -t $(IMAGE) .
+
+## manifests: regenerate manifests/base and golden files from the generator
+manifests:
+	$(GO) test ./manifests/... -update
+
+## bench: the benchmarks, side by side with stock distribution
+bench: build
+	scripts/bench/run.sh
+
+clean:
+	rm -rf bin

@@ -1,0 +1,38 @@
+#!/usr/bin/env bash
+# The whole test run, from a fresh machine: installs what the tests need, runs the unit tier, starts the local
+# Kubernetes cluster, runs the end-to-end tier against it and stops the cluster again.
+#   scripts/ci.sh        everything
+#   scripts/ci.sh e2e    skip vet and the unit tier
+set -euo pipefail
+cd "$(dirname "$0")/.."
+
+export REGISTRY_KIT_CACHE=${REGISTRY_KIT_CACHE:-/var/cache/registry-kit}
+export CLUSTER_DIR=${CLUSTER_DIR:-/tmp/registry-kit-cluster}
+export PATH="$REGISTRY_KIT_CACHE/bin:$PATH"
+mode=${1:-all}
+t0=$SECONDS
+step() { printf '\n=== %s (t+%ds)\n' "$*" "$((SECONDS - t0))"; }
+
+step setup
+scripts/setup.sh
+
+step build
+make build
+
+if [ "$mode" = all ]; then
+  step "vet"
+  make vet
+  step "unit tests"
+  go test -count=1 ./...
+fi
+
+step "cluster up"
+cleanup() { step "cluster down"; scripts/cluster/down.sh || true; }
+trap cleanup EXIT
+scripts/cluster/up.sh
+# shellcheck disable=SC1091
+source "$CLUSTER_DIR/env"
+
+step "e2e tests"
+make e2e-only
+step "done"

@@ -32,6 +32,7 @@ func NewRootCommand(streams IOStreams) *cobra.Command {
 	root.SetErr(streams.ErrOut)
 	root.AddCommand(
 		newVersionCommand(streams),
+		newServeCommand(streams),
 	)
 	return root
 }

@@ -1,0 +1,242 @@
+package cli
+
+import (
+	"errors"
+	"fmt"
+	"io"
+	"log/slog"
+	"os"
+	"strconv"
+	"strings"
+	"time"
+
+	"github.com/spf13/cobra"
+	"github.com/spf13/viper"
+	"sigs.k8s.io/yaml"
+
+	"github.com/registry-kit/registry-kit/registry"
+)
+
+// envPrefix prefixes every environment variable serve reads: REGISTRY_KIT_DATA_DIR for --data-dir.
+const envPrefix = "REGISTRY_KIT"
+
+// secretKey is the HTTP secret itself: only from the environment (REGISTRY_KIT_HTTP_SECRET) or the config file, never a
+// flag, so it does not show in the process list.
+const secretKey = "http-secret"
+
+type serveOptions struct {
+	streams     IOStreams
+	v           *viper.Viper
+	cmd         *cobra.Command
+	printConfig bool
+}
+
+func newServeCommand(streams IOStreams) *cobra.Command {
+	o := &serveOptions{streams: streams, v: viper.New()}
+	cmd := &cobra.Command{
+		Use:   "serve",
+		Short: "Run the container registry",
+		Long: `Run the container registry (CNCF distribution, embedded).
+
+With no configuration it stores images under /var/lib/registry (or ~/.local/share/registry-kit when that is not
+writable), listens on :5000, serves metrics on :5001, and creates the user "admin" with a random password when no
+htpasswd file exists, telling you where the password is.
+
+Every flag can also be set with an environment variable REGISTRY_KIT_<FLAG> (REGISTRY_KIT_DATA_DIR for --data-dir) or
+in a YAML --config file whose keys are the flag names. Flags win over the environment, the environment over the file.
+The shared HTTP secret for several replicas comes from --http-secret-file or REGISTRY_KIT_HTTP_SECRET.`,
+		Args: cobra.NoArgs,
+		RunE: func(cmd *cobra.Command, _ []string) error {
+			cfg, notes, err := o.config()
+			if err != nil {
+				return err
+			}
+			if o.printConfig {
+				return printConfig(streams.Out, cfg)
+			}
+			logger, err := newLogger(streams.ErrOut, cfg)
+			if err != nil {
+				return err
+			}
+			for _, n := range notes {
+				logger.Info(n)
+			}
+			if err := cfg.Validate(); err != nil {
+				return fmt.Errorf("invalid configuration:\n%w", err)
+			}
+			srv, err := registry.New(cfg, registry.WithLogger(logger), registry.WithNotices(streams.ErrOut))
+			if err != nil {
+				return err
+			}
+			return srv.Run(cmd.Context())
+		},
+	}
+	d := registry.DefaultConfig()
+	f := cmd.Flags()
+	f.String("addr", d.Addr, "HOST:PORT to serve the registry API, /healthz and /readyz on")
+	f.String("data-dir", d.DataDir, "storage directory (images, and the generated admin password)")
+	f.String("htpasswd", "", "htpasswd file (bcrypt); created with user admin when missing (default <data-dir>/htpasswd)")
+	f.String("metrics-addr", d.MetricsAddr, `HOST:PORT to serve Prometheus /metrics on; "" disables`)
+	f.String("config", "", "YAML configuration file; keys are the flag names")
+	f.Bool("no-auth", false, "serve without authentication (anyone who reaches the registry can push)")
+	f.String("tls-cert", "", "PEM certificate file to serve HTTPS (with --tls-key)")
+	f.String("tls-key", "", "PEM private key file for --tls-cert")
+	f.String("log-level", d.LogLevel, "debug, info, warn or error (debug logs every request)")
+	f.String("log-format", d.LogFormat, "text or json")
+	f.String("http-secret-file", "", "file holding the secret replicas share to sign upload state (or REGISTRY_KIT_HTTP_SECRET)")
+	f.Bool("delete-enabled", false, "allow deleting manifests and blobs")
+	f.String("realm", d.Realm, "Basic authentication realm")
+	f.Duration("shutdown-grace", d.ShutdownGrace, "how long in-flight requests may finish after SIGTERM")
+	f.Duration("upload-purge-age", d.UploadPurgeAge, "remove unfinished uploads older than this (0 disables)")
+	f.Duration("upload-purge-interval", d.UploadPurgeInterval, "how often to look for old uploads")
+	f.BoolVar(&o.printConfig, "print-config", false, "print the effective configuration (secrets redacted) and exit")
+	o.cmd = cmd
+	return cmd
+}
+
+// keys are the configuration keys, flag names, in the order print-config shows them.
+var keys = []string{
+	"addr", "data-dir", "htpasswd", "metrics-addr", "no-auth", "tls-cert", "tls-key", "log-level", "log-format",
+	"http-secret-file", secretKey, "delete-enabled", "realm", "shutdown-grace", "upload-purge-age", "upload-purge-interval",
+}
+
+// config merges flags > env > file > defaults into a registry.Config. notes are things worth logging at startup.
+func (o *serveOptions) config() (registry.Config, []string, error) {
+	v, flags := o.v, o.cmd.Flags()
+	v.SetEnvPrefix(envPrefix)
+	v.SetEnvKeyReplacer(strings.NewReplacer("-", "_"))
+	v.AutomaticEnv()
+	for _, k := range keys {
+		if fl := flags.Lookup(k); fl != nil {
+			if err := v.BindPFlag(k, fl); err != nil {
+				return registry.Config{}, nil, fmt.Errorf("binding flag --%s: %w", k, err)
+			}
+		}
+	}
+	if err := v.BindEnv(secretKey); err != nil {
+		return registry.Config{}, nil, fmt.Errorf("binding %s_HTTP_SECRET: %w", envPrefix, err)
+	}
+	file, _ := flags.GetString("config")
+	if !flags.Changed("config") {
+		file = os.Getenv(envPrefix + "_CONFIG")
+	}
+	if file != "" {
+		if err := o.readConfigFile(file); err != nil {
+			return registry.Config{}, nil, err
+		}
+	}
+
+	var errs []error
+	str := func(k string) string { return v.GetString(k) }
+	boolean := func(k string) bool {
+		b, err := strconv.ParseBool(fmt.Sprint(v.Get(k)))
+		if err != nil {
+			errs = append(errs, fmt.Errorf("%s: %q is not true or false", k, fmt.Sprint(v.Get(k))))
+		}
+		return b
+	}
+	duration := func(k string) time.Duration {
+		switch x := v.Get(k).(type) {
+		case time.Duration:
+			return x
+		default:
+			d, err := time.ParseDuration(fmt.Sprint(x))
+			if err != nil {
+				errs = append(errs, fmt.Errorf("%s: %q is not a duration such as 30s or 2h", k, fmt.Sprint(x)))
+			}
+			return d
+		}
+	}
+	cfg := registry.Config{
+		Addr:                str("addr"),
+		DataDir:             str("data-dir"),
+		Htpasswd:            str("htpasswd"),
+		MetricsAddr:         str("metrics-addr"),
+		NoAuth:              boolean("no-auth"),
+		TLSCert:             str("tls-cert"),
+		TLSKey:              str("tls-key"),
+		LogLevel:            str("log-level"),
+		LogFormat:           str("log-format"),
+		HTTPSecret:          str(secretKey),
+		HTTPSecretFile:      str("http-secret-file"),
+		DeleteEnabled:       boolean("delete-enabled"),
+		Realm:               str("realm"),
+		ShutdownGrace:       duration("shutdown-grace"),
+		UploadPurgeAge:      duration("upload-purge-age"),
+		UploadPurgeInterval: duration("upload-purge-interval"),
+	}
+	if err := errors.Join(errs...); err != nil {
+		return cfg, nil, fmt.Errorf("invalid configuration:\n%w", err)
+	}
+	var notes []string
+	explicit := flags.Changed("data-dir") || os.Getenv(envPrefix+"_DATA_DIR") != "" || v.InConfig("data-dir")
+	if !explicit && cfg.DataDir == registry.DefaultDataDir {
+		if dir, ok := registry.FallbackDataDir(); ok {
+			notes = append(notes, fmt.Sprintf("%s is not writable by this user; using data-dir %s instead", registry.DefaultDataDir, dir))
+			cfg.DataDir = dir
+		}
+	}
+	return cfg, notes, nil
+}
+
+// readConfigFile loads a YAML file into viper, rejecting keys that are not flag names so typos do not pass silently.
+func (o *serveOptions) readConfigFile(file string) error {
+	b, err := os.ReadFile(file)
+	if err != nil {
+		return fmt.Errorf("reading config file: %w", err)
+	}
+	var m map[string]any
+	if err := yaml.Unmarshal(b, &m); err != nil {
+		return fmt.Errorf("parsing config file %s: %w", file, err)
+	}
+	known := map[string]bool{}
+	for _, k := range keys {
+		known[k] = true
+	}
+	var errs []error
+	for k := range m {
+		if !known[k] {
+			errs = append(errs, fmt.Errorf("config: unknown key %q in %s", k, file))
+		}
+	}
+	if err := errors.Join(errs...); err != nil {
+		return err
+	}
+	o.v.SetConfigType("yaml")
+	if err := o.v.ReadConfig(strings.NewReader(string(b))); err != nil {
+		return fmt.Errorf("parsing config file %s: %w", file, err)
+	}
+	return nil
+}
+
+func printConfig(w io.Writer, cfg registry.Config) error {
+	r := cfg.Redacted()
+	m := map[string]any{
+		"addr": r.Addr, "data-dir": r.DataDir, "htpasswd": r.Htpasswd, "metrics-addr": r.MetricsAddr,
+		"no-auth": r.NoAuth, "tls-cert": r.TLSCert, "tls-key": r.TLSKey, "log-level": r.LogLevel,
+		"log-format": r.LogFormat, "http-secret-file": r.HTTPSecretFile, secretKey: r.HTTPSecret,
+		"delete-enabled": r.DeleteEnabled, "realm": r.Realm, "shutdown-grace": r.ShutdownGrace.String(),
+		"upload-purge-age": r.UploadPurgeAge.String(), "upload-purge-interval": r.UploadPurgeInterval.String(),
+	}
+	b, err := yaml.Marshal(m)
+	if err != nil {
+		return fmt.Errorf("printing configuration: %w", err)
+	}
+	_, err = w.Write(b)
+	return err
+}
+
+func newLogger(w io.Writer, cfg registry.Config) (*slog.Logger, error) {
+	level, err := registry.ParseLogLevel(cfg.LogLevel)
+	if err != nil {
+		return nil, fmt.Errorf("log-level: %w", err)
+	}
+	opts := &slog.HandlerOptions{Level: level}
+	switch cfg.LogFormat {
+	case "json":
+		return slog.New(slog.NewJSONHandler(w, opts)), nil
+	case "text":
+		return slog.New(slog.NewTextHandler(w, opts)), nil
+	}
+	return nil, fmt.Errorf("log-format: unknown format %q (want text or json)", cfg.LogFormat)
+}

@@ -1,0 +1,98 @@
+package registry
+
+import (
+	"fmt"
+	"sync"
+	"sync/atomic"
+
+	"github.com/distribution/distribution/v3/configuration"
+	"github.com/distribution/distribution/v3/registry/auth"
+	_ "github.com/distribution/distribution/v3/registry/auth/htpasswd" // the interim access controller
+	_ "github.com/distribution/distribution/v3/registry/storage/driver/filesystem"
+	"github.com/prometheus/client_golang/prometheus"
+)
+
+// distConfig translates a validated Config into distribution's configuration. authType names the access controller
+// registered for this server ("" for none).
+func distConfig(cfg Config, secret, authType string) *configuration.Configuration {
+	dc := &configuration.Configuration{}
+	dc.Version = "0.1"
+	dc.Log.AccessLog.Disabled = true
+	dc.Log.Level = configuration.Loglevel(cfg.LogLevel)
+	dc.Storage = configuration.Storage{
+		"filesystem": configuration.Parameters{"rootdirectory": cfg.DataDir},
+		"cache":      configuration.Parameters{"blobdescriptor": "inmemory"},
+		"delete":     configuration.Parameters{"enabled": cfg.DeleteEnabled},
+		"maintenance": configuration.Parameters{
+			"uploadpurging": map[any]any{
+				"enabled":  cfg.UploadPurgeAge > 0,
+				"age":      cfg.UploadPurgeAge.String(),
+				"interval": cfg.UploadPurgeInterval.String(),
+				"dryrun":   false,
+			},
+		},
+	}
+	if authType != "" {
+		dc.Auth = configuration.Auth{authType: configuration.Parameters{}}
+	}
+	dc.HTTP.Addr = cfg.Addr
+	dc.HTTP.Secret = secret
+	dc.HTTP.Headers = map[string][]string{"X-Content-Type-Options": {"nosniff"}}
+	dc.HTTP.Debug.Prometheus.Enabled = cfg.MetricsAddr != ""
+	// Layers with foreign URLs (Windows base layers, the OCI conformance suite) must be accepted.
+	dc.Validation.Manifests.URLs.Allow = []string{"^https?://"}
+	return dc
+}
+
+// newAccessController builds the access controller both distribution and the blob fast path use. It is the one
+// place that names the implementation.
+func newAccessController(cfg Config) (auth.AccessController, error) {
+	return auth.GetAccessController("htpasswd", map[string]any{
+		"realm": cfg.Realm,
+		"path":  cfg.HtpasswdPath(),
+	})
+}
+
+// shareAccessController registers ac under a fresh name so distribution's App uses this very instance.
+func shareAccessController(ac auth.AccessController) (string, error) {
+	name := fmt.Sprintf("registry-kit-embedded-%d", sharedSeq.Add(1))
+	if err := auth.Register(name, func(map[string]any) (auth.AccessController, error) { return ac, nil }); err != nil {
+		return "", fmt.Errorf("registering access controller: %w", err)
+	}
+	return name, nil
+}
+
+var sharedSeq atomic.Int64
+
+// distribution registers its HTTP metrics in the default Prometheus registry with MustRegister each time an App is
+// created, which panics the second time in a process (a restart in tests, a re-created server). While NewApp runs,
+// the default registerer is swapped for one that replaces an already registered collector.
+var newAppMu sync.Mutex
+
+type replacingRegisterer struct{ prometheus.Registerer }
+
+func (r replacingRegisterer) Register(c prometheus.Collector) error {
+	err := r.Registerer.Register(c)
+	if are, ok := err.(prometheus.AlreadyRegisteredError); ok {
+		r.Registerer.Unregister(are.ExistingCollector)
+		return r.Registerer.Register(c)
+	}
+	return err
+}
+
+func (r replacingRegisterer) MustRegister(cs ...prometheus.Collector) {
+	for _, c := range cs {
+		if err := r.Register(c); err != nil {
+			panic(err)
+		}
+	}
+}
+
+func withReplacingRegisterer(f func()) {
+	newAppMu.Lock()
+	defer newAppMu.Unlock()
+	orig := prometheus.DefaultRegisterer
+	prometheus.DefaultRegisterer = replacingRegisterer{orig}
+	defer func() { prometheus.DefaultRegisterer = orig }()
+	f()
+}

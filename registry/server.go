@@ -1,0 +1,233 @@
+package registry
+
+import (
+	"context"
+	"crypto/rand"
+	"crypto/tls"
+	"errors"
+	"fmt"
+	"io"
+	"log/slog"
+	"net"
+	"net/http"
+	"os"
+	"sync"
+	"time"
+
+	"github.com/distribution/distribution/v3/configuration"
+	"github.com/distribution/distribution/v3/registry/auth"
+	"github.com/distribution/distribution/v3/registry/handlers"
+	"github.com/prometheus/client_golang/prometheus/promhttp"
+)
+
+// Option customises a Server.
+type Option func(*options)
+
+type options struct {
+	logger  *slog.Logger
+	notices io.Writer
+}
+
+// WithLogger sets the logger; by default a Server logs nothing.
+func WithLogger(l *slog.Logger) Option { return func(o *options) { o.logger = l } }
+
+// WithNotices sets where one-time notices for a person go (the generated admin password's location and the docker
+// login line). They are not log lines; the CLI passes stderr. By default they are discarded.
+func WithNotices(w io.Writer) Option { return func(o *options) { o.notices = w } }
+
+// Server is a running registry: distribution's App behind health, metrics, auth and shutdown handling.
+type Server struct {
+	cfg     Config
+	logger  *slog.Logger
+	app     *handlers.App
+	ac      auth.AccessController
+	handler http.Handler
+
+	ln, metricsLn net.Listener
+	srv, metrics  *http.Server
+}
+
+// New validates cfg, creates the data directory and, when needed, the admin user, builds the registry and opens its
+// listeners. Call Run to serve; the listeners are closed when Run returns.
+func New(cfg Config, opts ...Option) (*Server, error) {
+	o := options{logger: discardLogger(), notices: io.Discard}
+	for _, opt := range opts {
+		opt(&o)
+	}
+	if err := cfg.Validate(); err != nil {
+		return nil, err
+	}
+	level, _ := ParseLogLevel(cfg.LogLevel)
+	s := &Server{cfg: cfg, logger: o.logger}
+
+	if err := os.MkdirAll(cfg.DataDir, 0o700); err != nil {
+		return nil, fmt.Errorf("creating data directory: %w", err)
+	}
+	secret := cfg.HTTPSecret
+	if cfg.HTTPSecretFile != "" {
+		var err error
+		if secret, err = readSecretFile(cfg.HTTPSecretFile); err != nil {
+			return nil, fmt.Errorf("reading http-secret-file: %w", err)
+		}
+	}
+	if secret == "" {
+		secret = rand.Text() + rand.Text()
+		o.logger.Info("no http secret given: generated one for this process; replicas behind one load balancer need the same --http-secret-file")
+	}
+	var passwordFile string
+	authType := ""
+	if !cfg.NoAuth {
+		var err error
+		if passwordFile, err = bootstrapAdmin(cfg); err != nil {
+			return nil, err
+		}
+		if s.ac, err = newAccessController(cfg); err != nil {
+			return nil, fmt.Errorf("configuring authentication: %w", err)
+		}
+		if authType, err = shareAccessController(s.ac); err != nil {
+			return nil, err
+		}
+	}
+
+	bridgeLogrus(o.logger, level)
+	dc := distConfig(cfg, secret, authType)
+	if err := buildApp(s, dc); err != nil {
+		return nil, err
+	}
+	var h http.Handler = s.app
+	h = healthRoutes(newStorageProbe(cfg.DataDir), h)
+	if level <= slog.LevelDebug {
+		h = accessLog(o.logger, h)
+	}
+	s.handler = recoverPanics(o.logger, h)
+
+	if err := s.listen(); err != nil {
+		return nil, err
+	}
+	s.announce(o.notices, passwordFile)
+	return s, nil
+}
+
+// buildApp creates distribution's App, turning a panic on configuration it rejects into an error.
+func buildApp(s *Server, dc *configuration.Configuration) (err error) {
+	defer func() {
+		if v := recover(); v != nil {
+			err = fmt.Errorf("configuring distribution: %v", v)
+		}
+	}()
+	withReplacingRegisterer(func() {
+		s.app = handlers.NewApp(context.Background(), dc)
+	})
+	return nil
+}
+
+func (s *Server) listen() error {
+	ln, err := net.Listen("tcp", s.cfg.Addr)
+	if err != nil {
+		return fmt.Errorf("listening on addr %s: %w", s.cfg.Addr, err)
+	}
+	s.ln = ln
+	if s.cfg.MetricsAddr != "" {
+		if s.metricsLn, err = net.Listen("tcp", s.cfg.MetricsAddr); err != nil {
+			ln.Close()
+			return fmt.Errorf("listening on metrics-addr %s: %w", s.cfg.MetricsAddr, err)
+		}
+	}
+	s.srv = &http.Server{
+		Handler:           s.handler,
+		ReadHeaderTimeout: time.Minute,
+		IdleTimeout:       2 * time.Minute,
+		ErrorLog:          slog.NewLogLogger(s.logger.Handler(), slog.LevelDebug),
+	}
+	if s.cfg.TLSCert != "" {
+		s.srv.TLSConfig = &tls.Config{MinVersion: tls.VersionTLS12}
+	}
+	if s.metricsLn != nil {
+		mux := http.NewServeMux()
+		mux.Handle("/metrics", promhttp.Handler())
+		s.metrics = &http.Server{Handler: mux, ReadHeaderTimeout: time.Minute}
+	}
+	return nil
+}
+
+// Addr is the address the registry listens on (useful with port 0).
+func (s *Server) Addr() net.Addr { return s.ln.Addr() }
+
+// MetricsAddr is the address /metrics is served on, or nil when metrics are off.
+func (s *Server) MetricsAddr() net.Addr {
+	if s.metricsLn == nil {
+		return nil
+	}
+	return s.metricsLn.Addr()
+}
+
+// Run serves until ctx is cancelled, then stops accepting connections and lets in-flight requests finish within
+// ShutdownGrace. It returns nil after a clean shutdown.
+func (s *Server) Run(ctx context.Context) error {
+	errc := make(chan error, 2)
+	var wg sync.WaitGroup
+	serve := func(srv *http.Server, ln net.Listener, tlsOn bool) {
+		defer wg.Done()
+		var err error
+		if tlsOn {
+			err = srv.ServeTLS(ln, s.cfg.TLSCert, s.cfg.TLSKey)
+		} else {
+			err = srv.Serve(ln)
+		}
+		if !errors.Is(err, http.ErrServerClosed) {
+			errc <- err
+		}
+	}
+	wg.Add(1)
+	go serve(s.srv, s.ln, s.cfg.TLSCert != "")
+	if s.metrics != nil {
+		wg.Add(1)
+		go serve(s.metrics, s.metricsLn, false)
+	}
+	s.logger.Info("registry serving", "addr", s.ln.Addr().String(), "tls", s.cfg.TLSCert != "",
+		"metrics", metricsURL(s.MetricsAddr()), "data-dir", s.cfg.DataDir, "auth", !s.cfg.NoAuth)
+
+	var serveErr error
+	select {
+	case <-ctx.Done():
+	case serveErr = <-errc:
+	}
+	s.logger.Info("shutting down", "grace", s.cfg.ShutdownGrace.String())
+	shutdownErr := s.shutdown()
+	wg.Wait()
+	if serveErr != nil {
+		return fmt.Errorf("serving: %w", serveErr)
+	}
+	return shutdownErr
+}
+
+func (s *Server) shutdown() error {
+	ctx, cancel := context.WithTimeout(context.Background(), s.cfg.ShutdownGrace)
+	defer cancel()
+	var errs []error
+	if s.metrics != nil {
+		go s.metrics.Shutdown(ctx)
+	}
+	if err := s.srv.Shutdown(ctx); err != nil {
+		s.srv.Close()
+		errs = append(errs, fmt.Errorf("in-flight requests did not finish within shutdown-grace %s: %w", s.cfg.ShutdownGrace, err))
+	}
+	if s.metrics != nil {
+		s.metrics.Close()
+	}
+	if err := s.app.Shutdown(); err != nil {
+		errs = append(errs, fmt.Errorf("stopping registry: %w", err))
+	}
+	if err := errors.Join(errs...); err != nil {
+		return fmt.Errorf("shutting down: %w", err)
+	}
+	s.logger.Info("shut down cleanly")
+	return nil
+}
+
+func metricsURL(a net.Addr) string {
+	if a == nil {
+		return "off"
+	}
+	return "http://" + a.String() + "/metrics"
+}

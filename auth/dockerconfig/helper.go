@@ -1,0 +1,122 @@
+package dockerconfig
+
+import (
+	"errors"
+	"fmt"
+	"os/exec"
+	"strings"
+
+	"github.com/docker/docker-credential-helpers/client"
+	"github.com/docker/docker-credential-helpers/credentials"
+)
+
+// ErrNotFound is returned by Lookup when the config holds no credentials for the server.
+var ErrNotFound = errors.New("no credentials found")
+
+// helperTokenUser is the username docker stores with an identity token in a credential helper.
+const helperTokenUser = "<token>"
+
+// Lookup returns the username and password a docker config.json holds for server (a key from
+// NormalizeServer), the way the docker CLI finds them: credHelpers[server], else credsStore, by running
+// `docker-credential-<helper> get`; else the "auths" entry, whose key may carry a scheme or /v1/ path.
+// The kubelet cannot use identity tokens, so an entry holding only one is an error.
+// Errors name the server and the helper but never contain a credential.
+func (c *Config) Lookup(server string) (Credential, error) {
+	dockerKey := server
+	if IsDockerHub(server) {
+		dockerKey = DockerHubKey
+	}
+	if helper := c.helperFor(dockerKey); helper != "" {
+		return lookupHelper(helper, dockerKey)
+	}
+	cred, key, ok := c.auth(dockerKey)
+	if !ok {
+		return Credential{}, fmt.Errorf("%w for %q in the docker config (it has entries for: %s)", ErrNotFound, server, listKeys(c.Keys()))
+	}
+	return usable(cred, fmt.Sprintf("entry %q", key), server)
+}
+
+// helperFor returns the credential helper the docker CLI would use for dockerKey, or "".
+func (c *Config) helperFor(dockerKey string) string {
+	candidates := []string{dockerKey}
+	if dockerKey == DockerHubKey {
+		candidates = append(candidates, DockerHubDomain, dockerHubIndex)
+	}
+	for _, k := range candidates {
+		if h, ok := c.CredHelpers[k]; ok && h != "" {
+			return h
+		}
+	}
+	return c.CredsStore
+}
+
+// auth finds the "auths" entry for dockerKey: the exact key, else a key equal once its scheme and API path
+// are dropped.
+func (c *Config) auth(dockerKey string) (Credential, string, bool) {
+	if cred, ok := c.Auths[dockerKey]; ok {
+		return cred, dockerKey, true
+	}
+	for _, k := range c.Keys() {
+		if normalizeKey(k) == normalizeKey(dockerKey) || (dockerKey == DockerHubKey && IsDockerHub(k)) {
+			return c.Auths[k], k, true
+		}
+	}
+	return Credential{}, "", false
+}
+
+func lookupHelper(helper, serverURL string) (Credential, error) {
+	prog := "docker-credential-" + helper
+	if _, err := exec.LookPath(prog); err != nil {
+		return Credential{}, fmt.Errorf("credential helper %s for %q is not on PATH (set by credsStore/credHelpers in the docker config)", prog, serverURL)
+	}
+	creds, err := client.Get(client.NewShellProgramFunc(prog), serverURL)
+	switch {
+	case credentials.IsErrCredentialsNotFound(err):
+		return Credential{}, fmt.Errorf("%w for %q in credential helper %s", ErrNotFound, serverURL, prog)
+	case err != nil:
+		return Credential{}, fmt.Errorf("running credential helper %s get for %q: %s", prog, serverURL, helperMessage(err))
+	}
+	cred := Credential{Username: creds.Username, Password: creds.Secret}
+	if creds.Username == helperTokenUser {
+		cred = Credential{IdentityToken: creds.Secret}
+	}
+	return usable(cred, "credential helper "+prog, serverURL)
+}
+
+// helperMessage keeps the helper's own error text (its protocol puts the message on stdout) short and on
+// one line. A JSON decoding error from client.Get never quotes the payload.
+func helperMessage(err error) string {
+	msg := err.Error()
+	msg = strings.TrimPrefix(msg, "error getting credentials - ")
+	if i := strings.IndexByte(msg, '\n'); i >= 0 {
+		msg = msg[:i] + " ..."
+	}
+	if len(msg) > 200 {
+		msg = msg[:200] + " ..."
+	}
+	return msg
+}
+
+func usable(cred Credential, from, server string) (Credential, error) {
+	if cred.Username == "" && cred.Password == "" {
+		if cred.IdentityToken != "" {
+			return Credential{}, fmt.Errorf("%s for %q holds an identity token (docker login with OAuth), which the kubelet cannot use; log in with a username and password or token", from, server)
+		}
+		return Credential{}, fmt.Errorf("%w: %s for %q has no username or password", ErrNotFound, from, server)
+	}
+	if cred.Username == "" || cred.Password == "" {
+		return Credential{}, fmt.Errorf("%s for %q has a username or a password but not both", from, server)
+	}
+	return Credential{Username: cred.Username, Password: cred.Password, Email: cred.Email}, nil
+}
+
+func listKeys(keys []string) string {
+	if len(keys) == 0 {
+		return "none"
+	}
+	q := make([]string, len(keys))
+	for i, k := range keys {
+		q[i] = fmt.Sprintf("%q", k)
+	}
+	return strings.Join(q, ", ")
+}

@@ -1,0 +1,124 @@
+package basic
+
+import (
+	"net/http"
+	"net/http/httptest"
+	"os"
+	"path/filepath"
+	"sync/atomic"
+	"testing"
+	"time"
+
+	"github.com/distribution/distribution/v3/registry/auth"
+	"github.com/prometheus/client_golang/prometheus"
+
+	"github.com/registry-kit/registry-kit/auth/htpasswd"
+)
+
+// testCost keeps bcrypt fast in unit tests; the benchmark uses the default cost.
+const testCost = 4
+
+// writeUsers writes an htpasswd file with the given user -> password pairs.
+func writeUsers(t *testing.T, path string, users map[string]string) {
+	t.Helper()
+	f := htpasswd.New()
+	for u, p := range users {
+		if err := f.Set(u, p, testCost); err != nil {
+			t.Fatal(err)
+		}
+	}
+	if err := f.WriteFile(path); err != nil {
+		t.Fatal(err)
+	}
+}
+
+// newTestController starts a controller on path with a bcrypt call counter; opts fields override defaults.
+func newTestController(t *testing.T, opts Options) (*Controller, *atomic.Int64, *prometheus.Registry) {
+	t.Helper()
+	reg := prometheus.NewRegistry()
+	opts.Registerer = reg
+	if opts.Realm == "" {
+		opts.Realm = "test-realm"
+	}
+	c, err := New(opts)
+	if err != nil {
+		t.Fatalf("New: %v", err)
+	}
+	t.Cleanup(func() { _ = c.Close() })
+	calls := &atomic.Int64{}
+	verify := c.verify
+	c.verify = func(f *htpasswd.File, user, password string) bool {
+		calls.Add(1)
+		return verify(f, user, password)
+	}
+	return c, calls, reg
+}
+
+// request builds a request from addr with Basic credentials (none if user is "").
+func request(addr, user, password string) *http.Request {
+	r := httptest.NewRequest(http.MethodGet, "/v2/", nil)
+	r.RemoteAddr = addr + ":40000"
+	if user != "" {
+		r.SetBasicAuth(user, password)
+	}
+	return r
+}
+
+// authorized reports whether c grants the request, failing the test on a non-challenge error.
+func authorized(t *testing.T, c *Controller, addr, user, password string) bool {
+	t.Helper()
+	g, err := c.Authorized(request(addr, user, password))
+	if err != nil {
+		if _, ok := err.(auth.Challenge); !ok {
+			t.Fatalf("Authorized returned a non-challenge error: %v", err)
+		}
+		return false
+	}
+	if g.User.Name != user {
+		t.Fatalf("grant for user %q, want %q", g.User.Name, user)
+	}
+	return true
+}
+
+// counter reads one labelled counter from reg.
+func counter(t *testing.T, reg *prometheus.Registry, name, result string) float64 {
+	t.Helper()
+	mfs, err := reg.Gather()
+	if err != nil {
+		t.Fatal(err)
+	}
+	for _, mf := range mfs {
+		if mf.GetName() != name {
+			continue
+		}
+		for _, m := range mf.GetMetric() {
+			for _, l := range m.GetLabel() {
+				if l.GetName() == "result" && l.GetValue() == result {
+					return m.GetCounter().GetValue()
+				}
+			}
+		}
+	}
+	return 0
+}
+
+// eventually polls cond until it holds or d passes.
+func eventually(t *testing.T, d time.Duration, what string, cond func() bool) {
+	t.Helper()
+	deadline := time.Now().Add(d)
+	for !cond() {
+		if time.Now().After(deadline) {
+			t.Fatalf("after %v: %s", d, what)
+		}
+		time.Sleep(10 * time.Millisecond)
+	}
+}
+
+func tempPath(t *testing.T) string { return filepath.Join(t.TempDir(), "htpasswd") }
+
+func mustWrite(t *testing.T, path, data string) {
+	t.Helper()
+	if err := os.WriteFile(path, []byte(data), 0o600); err != nil {
+		t.Fatal(err)
+	}
+}

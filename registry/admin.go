@@ -8,7 +8,7 @@ import (
 	"os"
 	"path/filepath"
 
-	"golang.org/x/crypto/bcrypt"
+	"github.com/registry-kit/registry-kit/auth/htpasswd"
 )
 
 // bootstrapAdmin creates the htpasswd file with user admin and a random password when the file does not exist, and
@@ -36,14 +36,13 @@ func bootstrapAdmin(cfg Config) (string, error) {
 	return passwordFile, nil
 }
 
-// writeHtpasswd writes a one-user htpasswd file with a bcrypt hash. It is the single place to switch to the
-// auth/htpasswd package.
+// writeHtpasswd writes a one-user htpasswd file (bcrypt, atomic, 0600).
 func writeHtpasswd(path, user, password string) error {
-	hash, err := bcrypt.GenerateFromPassword([]byte(password), bcrypt.DefaultCost)
-	if err != nil {
+	f := htpasswd.New()
+	if err := f.Set(user, password, htpasswd.DefaultCost); err != nil {
 		return fmt.Errorf("hashing password: %w", err)
 	}
-	return writeFileAtomic(path, []byte(user+":"+string(hash)+"\n"))
+	return f.WriteFile(path)
 }
 
 // writeFileAtomic writes data to a 0600 temporary file next to path and renames it into place.

@@ -10,6 +10,7 @@ import (
 	"path/filepath"
 	"strconv"
 	"strings"
+	"syscall"
 	"time"
 )
 
@@ -114,15 +115,18 @@ func (c Config) Validate() error {
 	if err := checkAddr(c.MetricsAddr, true); err != nil {
 		add("metrics-addr", "%w", err)
 	}
-	if c.MetricsAddr != "" && c.MetricsAddr == c.Addr {
+	if c.MetricsAddr != "" && c.MetricsAddr == c.Addr && !strings.HasSuffix(c.Addr, ":0") {
 		add("metrics-addr", "must differ from addr (%s)", c.Addr)
 	}
+	dataDirOK := false
 	if c.DataDir == "" {
 		add("data-dir", "must not be empty")
 	} else if err := checkWritableDir(c.DataDir); err != nil {
 		add("data-dir", "%s is not writable: %w", c.DataDir, err)
+	} else {
+		dataDirOK = true
 	}
-	if !c.NoAuth && c.DataDir != "" {
+	if !c.NoAuth && (dataDirOK || c.Htpasswd != "") {
 		if err := checkHtpasswd(c.HtpasswdPath()); err != nil {
 			add("htpasswd", "%w", err)
 		}
@@ -199,7 +203,7 @@ func checkAddr(addr string, mayBeEmpty bool) error {
 func checkWritableDir(dir string) error {
 	for probe := filepath.Clean(dir); ; probe = filepath.Dir(probe) {
 		fi, err := os.Stat(probe)
-		if errors.Is(err, fs.ErrNotExist) && filepath.Dir(probe) != probe {
+		if (errors.Is(err, fs.ErrNotExist) || errors.Is(err, syscall.ENOTDIR)) && filepath.Dir(probe) != probe {
 			continue
 		}
 		if err != nil {

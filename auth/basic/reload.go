@@ -45,7 +45,9 @@ func (c *Controller) watch(ctx context.Context) {
 	var errs <-chan error
 	if err != nil {
 		c.log.Warn("watching htpasswd file with fsnotify; falling back to polling", "path", c.opts.Path, "err", err)
-	} else {
+		w = nil
+	}
+	if w != nil {
 		defer w.Close()
 		events, errs = w.Events, w.Errors
 	}

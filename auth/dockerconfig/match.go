@@ -128,8 +128,11 @@ func RegistryHost(image string) (string, error) {
 	return reference.Domain(named), nil
 }
 
-// normalizeKey turns a config key into the kubelet's index form: no scheme, no /v1/ or /v2/ suffix.
-// It returns "" for a key the kubelet would reject.
+// NormalizeKey returns a config key in the form the kubelet indexes it by: no scheme, no /v1/ or /v2/
+// path ("https://index.docker.io/v1/" -> "index.docker.io", "http://reg:5000/v2/team" -> "reg:5000/team").
+// It returns "" for a key the kubelet would ignore as unparseable.
+func NormalizeKey(key string) string { return normalizeKey(key) }
+
 func normalizeKey(key string) string {
 	if !strings.HasPrefix(key, "https://") && !strings.HasPrefix(key, "http://") {
 		key = "https://" + key
@@ -146,6 +149,12 @@ func normalizeKey(key string) string {
 		return u.Host + p
 	}
 	return u.Host
+}
+
+// KeyHost returns the host[:port] part of a config key (it may be a glob such as "*.example.com").
+func KeyHost(key string) string {
+	host, _ := keyHostPath(key)
+	return host
 }
 
 // keyHostPath splits a key or server into host[:port] and path, ignoring any scheme.

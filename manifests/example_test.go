@@ -1,0 +1,35 @@
+package manifests_test
+
+import (
+	"fmt"
+	"strings"
+
+	"github.com/registry-kit/registry-kit/manifests"
+)
+
+// Generate builds typed objects; the caller renders them (YAML, JSON, a kustomize directory) or applies them.
+func ExampleGenerate() {
+	set, err := manifests.Generate(manifests.Options{
+		Namespace: "docker-registry",
+		// An existing htpasswd file (here user "dev"); without users, Generate would create "admin" with a random
+		// password read from Options.Rand and report it in set.GeneratedUser.
+		Htpasswd:   []byte("dev:$2y$05$izlOHKQiRY3YyxX3dASF/ONGTBFYBEGF44wpVWdA/gQpO8EHepdB2\n"),
+		HTTPSecret: []byte("example-http-secret"),
+	})
+	if err != nil {
+		fmt.Println(err)
+		return
+	}
+	for _, o := range set.Objects() {
+		fmt.Println(o.GetObjectKind().GroupVersionKind().Kind)
+	}
+	fmt.Println(strings.Join(set.Deployment.Spec.Template.Spec.Containers[0].Args, " "))
+	// Output:
+	// Namespace
+	// Secret
+	// Secret
+	// PersistentVolumeClaim
+	// Service
+	// Deployment
+	// serve --addr=:5000 --data-dir=/var/lib/registry --htpasswd=/etc/registry-kit/auth/htpasswd --metrics-addr=:5001 --http-secret-file=/etc/registry-kit/http-secret/secret
+}

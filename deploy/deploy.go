@@ -1,0 +1,254 @@
+package deploy
+
+import (
+	"context"
+	"fmt"
+	"io"
+	"log/slog"
+	"net"
+	"strconv"
+	"time"
+
+	"k8s.io/apimachinery/pkg/apis/meta/v1/unstructured"
+)
+
+// Defaults for Options' zero values.
+const (
+	DefaultTimeout  = 5 * time.Minute
+	defaultInterval = 2 * time.Second
+	defaultReport   = 5 * time.Second
+)
+
+// Options say what Deploy applies and how long it waits.
+type Options struct {
+	// Objects are applied in dependency order. Secrets among them should already hold the values to keep: see
+	// ExistingCredentials.
+	Objects []*unstructured.Unstructured
+	// ForceConflicts takes over fields another field manager owns (kubectl apply --server-side --force-conflicts).
+	ForceConflicts bool
+	DryRun         DryRun
+	// NoWait returns right after applying.
+	NoWait bool
+	// Timeout bounds the wait; default DefaultTimeout.
+	Timeout time.Duration
+	// Interval between readiness checks; default 2s. ReportEvery is the longest silence between progress lines;
+	// default 5s.
+	Interval, ReportEvery time.Duration
+	// Address is the host:port the registry is reachable at from this machine; default: the Service's node port
+	// on 127.0.0.1, then on each node's InternalIP.
+	Address string
+	// Progress receives one line per applied object and the progress lines of the wait; nil discards them.
+	Progress io.Writer
+	Logger   *slog.Logger
+}
+
+// Result is what Deploy did and where the registry is.
+type Result struct {
+	Applied []Applied
+	// Namespace and Service locate the registry's Service; ServiceType and NodePort describe it (NodePort 0 for
+	// ClusterIP).
+	Namespace, Service string
+	ServiceType        string
+	NodePort           int64
+	// Endpoint is the base URL (http://host:port) that answered /v2/ from this machine; empty with NoWait, a dry
+	// run or a ClusterIP Service.
+	Endpoint string
+	// PushAddress is the host:port to push to from this machine; PullPrefix is the host:port pods put in front of
+	// image names (the node's container runtime pulls from it). Empty for a ClusterIP Service.
+	PushAddress, PullPrefix string
+	// TLS is true when the registry serves HTTPS itself.
+	TLS     bool
+	Elapsed time.Duration
+}
+
+// Deploy server-side applies opts.Objects and, unless told not to, waits until every object is current and the
+// registry answers /v2/ through a node-reachable address. On timeout the error wraps ErrNotReady and explains what
+// is not ready and why.
+func Deploy(ctx context.Context, c Clients, opts Options) (*Result, error) {
+	if err := c.validate(); err != nil {
+		return nil, fmt.Errorf("deploy: %w", err)
+	}
+	if len(opts.Objects) == 0 {
+		return nil, errNoObjects
+	}
+	if opts.DryRun == "" {
+		opts.DryRun = DryRunNone
+	}
+	if opts.Timeout <= 0 {
+		opts.Timeout = DefaultTimeout
+	}
+	if opts.Interval <= 0 {
+		opts.Interval = defaultInterval
+	}
+	if opts.ReportEvery <= 0 {
+		opts.ReportEvery = defaultReport
+	}
+	if opts.Progress == nil {
+		opts.Progress = io.Discard
+	}
+	log := discardLogger(opts.Logger)
+	start := time.Now()
+
+	applied, err := applyAll(ctx, c, cleanForApply(opts.Objects), applyOptions{force: opts.ForceConflicts, dryRun: opts.DryRun})
+	for _, a := range applied {
+		suffix := ""
+		if opts.DryRun != DryRunNone {
+			suffix = fmt.Sprintf(" (%s dry run)", opts.DryRun)
+		}
+		fmt.Fprintf(opts.Progress, "%s %s%s\n", a.Ref(), a.Action, suffix)
+	}
+	if err != nil {
+		return nil, err
+	}
+	res := &Result{Applied: applied}
+	res.describeService(applied)
+	log.Debug("applied", "objects", len(applied), "elapsed", time.Since(start))
+	if opts.DryRun != DryRunNone || opts.NoWait {
+		res.Elapsed = time.Since(start)
+		return res, nil
+	}
+
+	probes, err := res.probeCandidates(ctx, c, opts.Address)
+	if err != nil {
+		return nil, err
+	}
+	endpoint, err := waitReady(ctx, c, applied, waitOptions{
+		timeout: opts.Timeout - time.Since(start), interval: opts.Interval, report: opts.ReportEvery,
+		probe: probes, progress: opts.Progress,
+	})
+	res.Elapsed = time.Since(start)
+	if err != nil {
+		return res, err
+	}
+	res.Endpoint = endpoint
+	if endpoint != "" {
+		res.PushAddress = hostPort(endpoint)
+	}
+	return res, nil
+}
+
+// describeService finds the registry's Service among the applied objects and, for a node port, the pull prefix.
+func (r *Result) describeService(applied []Applied) {
+	for _, a := range applied {
+		u := a.Object
+		if u.GetKind() == "Deployment" && hasArg(u, "--tls-cert") {
+			r.TLS = true
+		}
+		if u.GetKind() != "Service" || (r.Service != "" && !isOurs(u)) {
+			continue
+		}
+		r.Namespace, r.Service = u.GetNamespace(), u.GetName()
+		r.ServiceType, _, _ = unstructured.NestedString(u.Object, "spec", "type")
+		if r.ServiceType == "" {
+			r.ServiceType = "ClusterIP"
+		}
+		r.NodePort = 0
+		ports, _, _ := unstructured.NestedSlice(u.Object, "spec", "ports")
+		for _, p := range ports {
+			if pm, ok := p.(map[string]any); ok {
+				if np, ok, _ := unstructured.NestedFieldNoCopy(pm, "nodePort"); ok {
+					r.NodePort = toInt64(np)
+					break
+				}
+			}
+		}
+	}
+	if r.NodePort != 0 {
+		r.PullPrefix = net.JoinHostPort(NodeLocalHost, strconv.FormatInt(r.NodePort, 10))
+	}
+}
+
+// NodeLocalHost is the host pods put in image names: the node's container runtime reaches the Service's node
+// port on its own loopback (kube-proxy enables route_localnet for it), and containerd and CRI-O talk plain HTTP
+// to a loopback registry without any certs.d configuration.
+const NodeLocalHost = "localhost"
+
+// probeCandidates lists the base URLs to probe /v2/ on: the given address, or the node port on 127.0.0.1 and on
+// every node's InternalIP.
+func (r *Result) probeCandidates(ctx context.Context, c Clients, address string) ([]string, error) {
+	scheme := "http://"
+	if r.TLS {
+		scheme = "https://"
+	}
+	if address != "" {
+		return []string{scheme + address}, nil
+	}
+	if r.NodePort == 0 {
+		return nil, nil
+	}
+	port := strconv.FormatInt(r.NodePort, 10)
+	out := []string{scheme + net.JoinHostPort("127.0.0.1", port)}
+	ips, err := nodeAddresses(ctx, c)
+	if err != nil {
+		return nil, err
+	}
+	for _, ip := range ips {
+		out = append(out, scheme+net.JoinHostPort(ip, port))
+	}
+	return out, nil
+}
+
+func hostPort(base string) string {
+	for _, p := range []string{"http://", "https://"} {
+		if len(base) > len(p) && base[:len(p)] == p {
+			return base[len(p):]
+		}
+	}
+	return base
+}
+
+func hasArg(u *unstructured.Unstructured, prefix string) bool {
+	containers, _, _ := unstructured.NestedSlice(u.Object, "spec", "template", "spec", "containers")
+	for _, c := range containers {
+		cm, _ := c.(map[string]any)
+		args, _, _ := unstructured.NestedStringSlice(cm, "args")
+		for _, a := range args {
+			if len(a) >= len(prefix) && a[:len(prefix)] == prefix {
+				return true
+			}
+		}
+	}
+	return false
+}
+
+func toInt64(v any) int64 {
+	switch n := v.(type) {
+	case int64:
+		return n
+	case int:
+		return int64(n)
+	case int32:
+		return int64(n)
+	case float64:
+		return int64(n)
+	}
+	return 0
+}
+
+// isOurs reports whether an object carries the managed-by label the generator sets.
+func isOurs(u *unstructured.Unstructured) bool {
+	return u.GetLabels()[labelManagedBy] == managedByValue
+}
+
+const (
+	labelManagedBy = "app.kubernetes.io/managed-by"
+	managedByValue = "registry-kit"
+)
+
+// cleanForApply drops what an apply body must not carry: status, and server-set metadata a round trip through a
+// typed object leaves behind (creationTimestamp: null).
+func cleanForApply(objs []*unstructured.Unstructured) []*unstructured.Unstructured {
+	out := make([]*unstructured.Unstructured, 0, len(objs))
+	for _, u := range objs {
+		u = u.DeepCopy()
+		delete(u.Object, "status")
+		unstructured.RemoveNestedField(u.Object, "metadata", "creationTimestamp")
+		unstructured.RemoveNestedField(u.Object, "metadata", "resourceVersion")
+		unstructured.RemoveNestedField(u.Object, "metadata", "managedFields")
+		unstructured.RemoveNestedField(u.Object, "metadata", "uid")
+		unstructured.RemoveNestedField(u.Object, "spec", "template", "metadata", "creationTimestamp")
+		out = append(out, u)
+	}
+	return out
+}
+

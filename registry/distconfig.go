@@ -2,14 +2,16 @@ package registry
 
 import (
 	"fmt"
+	"log/slog"
 	"sync"
 	"sync/atomic"
 
 	"github.com/distribution/distribution/v3/configuration"
 	"github.com/distribution/distribution/v3/registry/auth"
-	_ "github.com/distribution/distribution/v3/registry/auth/htpasswd" // the interim access controller
 	_ "github.com/distribution/distribution/v3/registry/storage/driver/filesystem"
 	"github.com/prometheus/client_golang/prometheus"
+
+	"github.com/registry-kit/registry-kit/auth/basic"
 )
 
 // distConfig translates a validated Config into distribution's configuration. authType names the access controller
@@ -46,10 +48,16 @@ func distConfig(cfg Config, secret, authType string) *configuration.Configuratio
 
 // newAccessController builds the access controller both distribution and the blob fast path use. It is the one
 // place that names the implementation.
-func newAccessController(cfg Config) (auth.AccessController, error) {
-	return auth.GetAccessController("htpasswd", map[string]any{
-		"realm": cfg.Realm,
-		"path":  cfg.HtpasswdPath(),
+func newAccessController(cfg Config, logger *slog.Logger) (auth.AccessController, error) {
+	var reg prometheus.Registerer
+	if cfg.MetricsAddr != "" {
+		reg = prometheus.DefaultRegisterer
+	}
+	return basic.New(basic.Options{
+		Realm:      cfg.Realm,
+		Path:       cfg.HtpasswdPath(),
+		Logger:     logger,
+		Registerer: reg,
 	})
 }
 

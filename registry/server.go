@@ -49,7 +49,7 @@ type Server struct {
 
 // New validates cfg, creates the data directory and, when needed, the admin user, builds the registry and opens its
 // listeners. Call Run to serve; the listeners are closed when Run returns.
-func New(cfg Config, opts ...Option) (*Server, error) {
+func New(cfg Config, opts ...Option) (_ *Server, err error) {
 	o := options{logger: discardLogger(), notices: io.Discard}
 	for _, opt := range opts {
 		opt(&o)
@@ -59,13 +59,17 @@ func New(cfg Config, opts ...Option) (*Server, error) {
 	}
 	level, _ := ParseLogLevel(cfg.LogLevel)
 	s := &Server{cfg: cfg, logger: o.logger}
+	defer func() {
+		if err != nil {
+			s.closeAll()
+		}
+	}()
 
 	if err := os.MkdirAll(cfg.DataDir, 0o700); err != nil {
 		return nil, fmt.Errorf("creating data directory: %w", err)
 	}
 	secret := cfg.HTTPSecret
 	if cfg.HTTPSecretFile != "" {
-		var err error
 		if secret, err = readSecretFile(cfg.HTTPSecretFile); err != nil {
 			return nil, fmt.Errorf("reading http-secret-file: %w", err)
 		}
@@ -77,11 +81,10 @@ func New(cfg Config, opts ...Option) (*Server, error) {
 	var passwordFile string
 	authType := ""
 	if !cfg.NoAuth {
-		var err error
 		if passwordFile, err = bootstrapAdmin(cfg); err != nil {
 			return nil, err
 		}
-		if s.ac, err = newAccessController(cfg); err != nil {
+		if s.ac, err = newAccessController(cfg, o.logger); err != nil {
 			return nil, fmt.Errorf("configuring authentication: %w", err)
 		}
 		if authType, err = shareAccessController(s.ac); err != nil {
@@ -148,6 +151,22 @@ func (s *Server) listen() error {
 		s.metrics = &http.Server{Handler: mux, ReadHeaderTimeout: time.Minute}
 	}
 	return nil
+}
+
+// closeAll releases what a failed New had opened.
+func (s *Server) closeAll() {
+	if s.ln != nil {
+		s.ln.Close()
+	}
+	if s.metricsLn != nil {
+		s.metricsLn.Close()
+	}
+	if s.app != nil {
+		s.app.Shutdown()
+	}
+	if c, ok := s.ac.(io.Closer); ok {
+		c.Close()
+	}
 }
 
 // Addr is the address the registry listens on (useful with port 0).
@@ -217,6 +236,9 @@ func (s *Server) shutdown() error {
 	}
 	if err := s.app.Shutdown(); err != nil {
 		errs = append(errs, fmt.Errorf("stopping registry: %w", err))
+	}
+	if c, ok := s.ac.(io.Closer); ok {
+		c.Close()
 	}
 	if err := errors.Join(errs...); err != nil {
 		return fmt.Errorf("shutting down: %w", err)

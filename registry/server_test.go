@@ -79,8 +79,10 @@ func startServer(t *testing.T, cfg Config) *testServer {
 		return runErr
 	}
 	t.Cleanup(func() {
-		if err := ts.stop(); err != nil {
-			t.Errorf("Run: %v", err)
+		first := false
+		once.Do(func() { first = true; cancel(); runErr = <-done })
+		if first && runErr != nil {
+			t.Errorf("Run: %v", runErr)
 		}
 	})
 	if b, err := os.ReadFile(filepath.Join(cfg.DataDir, AdminPasswordFile)); err == nil {

@@ -140,6 +140,8 @@ func classifyNetError(host string, err error) (Cause, string) {
 	switch {
 	case errors.As(err, &dnsErr):
 		return CauseDNS, fmt.Sprintf("%s does not resolve from here: %s", host, dnsErr.Error())
+	case strings.Contains(s, "no suitable address found"), strings.Contains(s, "no such host"):
+		return CauseDNS, fmt.Sprintf("%s does not resolve from here (no address for it)", host)
 	case errors.Is(err, syscall.ECONNREFUSED):
 		return CauseConnectionRefused, fmt.Sprintf("connection to %s refused: nothing listens on that port", host)
 	case strings.Contains(s, "server gave HTTP response to HTTPS client"):
@@ -185,7 +187,7 @@ func (p *prober) authenticate(ctx context.Context, repo name.Repository, auth au
 	if err != nil {
 		return authFailure(host, err)
 	}
-	resp.Body.Close()
+	defer resp.Body.Close()
 	if err := transport.CheckError(resp, http.StatusOK); err != nil {
 		return authFailure(host, err)
 	}

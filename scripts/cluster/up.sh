@@ -1,0 +1,191 @@
+#!/usr/bin/env bash
+# Starts a real single-node Kubernetes cluster on this machine for the e2e suite: Debian etcd, containerd, runc and
+# CNI plugins, plus kube-apiserver, kube-controller-manager, kube-scheduler, kubelet and kube-proxy built once from
+# the Go module proxy (build.sh). Nothing is pulled: the pause and test-app images are built from Go sources here.
+# Everything listens on loopback or on 10.200.0.1, which this script adds to lo (the kubelet refuses a loopback
+# node IP); pods reach the API at 10.0.0.1 and host services at 10.200.0.1.
+#
+# Usage: scripts/cluster/up.sh            (CLUSTER_DIR defaults to /tmp/registry-kit-cluster)
+# Then:  source "$CLUSTER_DIR/env"         (KUBECONFIG, CONTAINERD_SOCK, TEST_APP_IMAGE, ...)
+# Stop:  scripts/cluster/down.sh
+# Idempotent: a healthy cluster already running from CLUSTER_DIR is left as it is.
+set -euo pipefail
+here=$(cd "$(dirname "${BASH_SOURCE[0]}")" && pwd)
+# shellcheck source=lib.sh
+. "$here/lib.sh"
+
+[ "$(id -u)" = 0 ] || die "up.sh must run as root (it starts containerd and the kubelet)"
+log "CLUSTER_DIR=$CLUSTER_DIR"
+
+total_start=$EPOCHREALTIME
+step_name="" step_start=""
+step() { # step NAME: ends the previous step (printing its duration) and starts NAME
+  local now=$EPOCHREALTIME
+  [ -n "$step_name" ] && log "$(printf '%-32s %6.1fs' "$step_name" "$(echo "$now - $step_start" | bc)")"
+  step_name=$1 step_start=$now
+}
+on_error() {
+  local rc=$?
+  trap - ERR
+  log "cluster did not come up (step: ${step_name:-preflight}, exit $rc); component logs follow" >&2
+  print_logs
+  log "logs: $LOGS; clean up with: $here/down.sh" >&2
+  exit "$rc"
+}
+
+healthy() {
+  local c
+  for c in "${COMPONENTS[@]}"; do pid_of "$c" > /dev/null || return 1; done
+  kc get --raw /readyz > /dev/null 2>&1 && node_ready_since 0 && kc -n default get serviceaccount default > /dev/null 2>&1
+}
+
+# --- already up? -------------------------------------------------------------------------------------------------
+if [ -f "$CLUSTER_DIR/env" ] && healthy; then
+  log "cluster in $CLUSTER_DIR is already up and healthy"
+  echo "source $CLUSTER_DIR/env"
+  exit 0
+fi
+if [ -d "$PIDS" ] && [ -n "$(ls -A "$PIDS" 2> /dev/null)" ]; then
+  log "a previous cluster in $CLUSTER_DIR is partly running or unhealthy; tearing it down first"
+  "$here/down.sh"
+fi
+trap on_error ERR
+
+# --- preflight -----------------------------------------------------------------------------------------------------
+step "kubernetes binaries"
+"$here/build.sh"
+for tool in etcd containerd containerd-shim-runc-v2 runc ctr crictl iptables ip6tables conntrack openssl kubectl curl bc ip; do
+  command -v "$tool" > /dev/null || die "$tool not found (Debian packages and crictl: see ../shared/TESTING.md / scripts/setup.sh)"
+done
+[ -x /usr/lib/cni/bridge ] || die "CNI plugins missing in /usr/lib/cni (apt-get install containernetworking-plugins)"
+in_use=$(ss -Htln | awk '{print $4}' | grep -E '(127\.0\.0\.1|10\.200\.0\.1|0\.0\.0\.0|\*|\[::\]):(2379|2380|6443|10248|10249|10250|10256|10257|10259)$' || true)
+[ -z "$in_use" ] || die "ports needed by the cluster are in use (another cluster running? try down.sh): $in_use"
+
+mkdir -p "$LOGS" "$PIDS" "$PKI" "$STATE" "$CLUSTER_DIR"/{etcd,containerd,cni/net.d,cni/ipam,certs.d,kubelet/root,kubelet/pki,pod-logs}
+
+# --- host networking (recorded so down.sh can restore it) -------------------------------------------------------
+step "host network"
+if ! ip -4 addr show dev lo | grep -q "inet $NODE_IP/"; then
+  ip addr add "$NODE_IP/32" dev lo
+  touch "$STATE/added-node-ip"
+fi
+for s in net.ipv4.ip_forward net.bridge.bridge-nf-call-iptables; do
+  old=$(sysctl -n "$s")
+  [ -f "$STATE/sysctl.$s" ] || echo "$old" > "$STATE/sysctl.$s"
+  [ "$old" = 1 ] || sysctl -qw "$s=1"
+done
+
+# --- images ----------------------------------------------------------------------------------------------------
+step "images (pause, test-app, registry-kit)"
+"$here/images/build.sh" "$CLUSTER_DIR/images" > "$LOGS/images.log" 2>&1 || { cat "$LOGS/images.log" >&2; false; }
+# shellcheck source=/dev/null
+. "$CLUSTER_DIR/images/images.env"
+
+# --- PKI and kubeconfigs -----------------------------------------------------------------------------------------
+step "pki + kubeconfigs"
+"$here/pki.sh" "$PKI" > "$LOGS/pki.log" 2>&1 || { cat "$LOGS/pki.log" >&2; false; }
+kubeconfig() { # kubeconfig FILE CERT_NAME
+  local f=$1
+  kubectl config --kubeconfig "$f" set-cluster local --server "$APISERVER_URL" --certificate-authority "$PKI/ca.crt" --embed-certs > /dev/null
+  kubectl config --kubeconfig "$f" set-credentials user --client-certificate "$PKI/$2.crt" --client-key "$PKI/$2.key" --embed-certs > /dev/null
+  kubectl config --kubeconfig "$f" set-context local --cluster local --user user > /dev/null
+  kubectl config --kubeconfig "$f" use-context local > /dev/null
+  chmod 600 "$f"
+}
+kubeconfig "$KUBECONFIG_ADMIN" admin
+kubeconfig "$CLUSTER_DIR/controller-manager.kubeconfig" controller-manager
+kubeconfig "$CLUSTER_DIR/scheduler.kubeconfig" scheduler
+kubeconfig "$CLUSTER_DIR/kube-proxy.kubeconfig" kube-proxy
+kubeconfig "$CLUSTER_DIR/kubelet/kubeconfig" kubelet
+
+# --- control plane -----------------------------------------------------------------------------------------------
+step "etcd"
+start_daemon etcd etcd --name node1 --data-dir "$CLUSTER_DIR/etcd" --unsafe-no-fsync \
+  --listen-client-urls http://127.0.0.1:2379 --advertise-client-urls http://127.0.0.1:2379 \
+  --listen-peer-urls http://127.0.0.1:2380 --initial-advertise-peer-urls http://127.0.0.1:2380 \
+  --initial-cluster node1=http://127.0.0.1:2380
+wait_for "etcd health" 30 curl -fsS --max-time 2 http://127.0.0.1:2379/health
+
+step "kube-apiserver"
+start_daemon kube-apiserver "$K8S_BIN/kube-apiserver" \
+  --etcd-servers=http://127.0.0.1:2379 \
+  --bind-address="$NODE_IP" --secure-port=6443 --advertise-address="$NODE_IP" \
+  --service-cluster-ip-range="$SERVICE_CIDR" --service-node-port-range=30000-32767 \
+  --authorization-mode=Node,RBAC --enable-admission-plugins=NodeRestriction --allow-privileged=true \
+  --client-ca-file="$PKI/ca.crt" --tls-cert-file="$PKI/apiserver.crt" --tls-private-key-file="$PKI/apiserver.key" \
+  --kubelet-client-certificate="$PKI/apiserver-kubelet-client.crt" --kubelet-client-key="$PKI/apiserver-kubelet-client.key" \
+  --kubelet-preferred-address-types=InternalIP \
+  --service-account-issuer=https://kubernetes.default.svc.cluster.local \
+  --service-account-key-file="$PKI/sa.pub" --service-account-signing-key-file="$PKI/sa.key" \
+  --profiling=false
+wait_for "kube-apiserver /readyz" 120 kc get --raw /readyz
+
+step "controller-manager + scheduler"
+start_daemon kube-controller-manager "$K8S_BIN/kube-controller-manager" \
+  --kubeconfig="$CLUSTER_DIR/controller-manager.kubeconfig" \
+  --authentication-kubeconfig="$CLUSTER_DIR/controller-manager.kubeconfig" \
+  --authorization-kubeconfig="$CLUSTER_DIR/controller-manager.kubeconfig" \
+  --bind-address=127.0.0.1 --leader-elect=false --use-service-account-credentials=true \
+  --service-account-private-key-file="$PKI/sa.key" --root-ca-file="$PKI/ca.crt" \
+  --cluster-signing-cert-file="$PKI/ca.crt" --cluster-signing-key-file="$PKI/ca.key" \
+  --service-cluster-ip-range="$SERVICE_CIDR" --profiling=false
+start_daemon kube-scheduler "$K8S_BIN/kube-scheduler" \
+  --kubeconfig="$CLUSTER_DIR/scheduler.kubeconfig" \
+  --authentication-kubeconfig="$CLUSTER_DIR/scheduler.kubeconfig" \
+  --authorization-kubeconfig="$CLUSTER_DIR/scheduler.kubeconfig" \
+  --bind-address=127.0.0.1 --leader-elect=false --profiling=false
+wait_for "kube-controller-manager healthz" 60 curl -kfsS --max-time 2 https://127.0.0.1:10257/healthz
+wait_for "kube-scheduler healthz" 60 curl -kfsS --max-time 2 https://127.0.0.1:10259/healthz
+
+# --- node: containerd, images, kubelet, kube-proxy ------------------------------------------------------------------
+step "containerd + image import"
+"$here/node-config.sh" > "$LOGS/node-config.log" 2>&1 || { cat "$LOGS/node-config.log" >&2; false; }
+start_daemon containerd containerd --config "$CLUSTER_DIR/containerd/config.toml"
+wait_for "containerd socket" 30 ctr -a "$CONTAINERD_SOCK" version
+for img in pause test-app registry-kit; do
+  [ -f "$CLUSTER_DIR/images/$img.tar" ] || continue
+  ctr -a "$CONTAINERD_SOCK" -n k8s.io images import "$CLUSTER_DIR/images/$img.tar" >> "$LOGS/images.log" 2>&1 \
+    || { tail "$LOGS/images.log" >&2; false; }
+done
+
+step "kubelet + kube-proxy"
+start_kubelet
+start_daemon kube-proxy "$K8S_BIN/kube-proxy" \
+  --kubeconfig="$CLUSTER_DIR/kube-proxy.kubeconfig" --hostname-override="$NODE_NAME" \
+  --proxy-mode=iptables --cluster-cidr="$CLUSTER_CIDR" --nodeport-addresses="$NODE_IP/32" \
+  --healthz-bind-address=127.0.0.1:10256 --metrics-bind-address=127.0.0.1:10249 \
+  --conntrack-max-per-core=0 --conntrack-tcp-timeout-established=0 --conntrack-tcp-timeout-close-wait=0
+wait_kubelet_ready 0
+wait_for "kube-proxy healthz" 60 curl -fsS --max-time 2 http://127.0.0.1:10256/healthz
+
+step "default ServiceAccount"
+wait_for "ServiceAccount default/default" 120 kc -n default get serviceaccount default
+
+# --- hand-off ------------------------------------------------------------------------------------------------------
+step "write env"
+cat > "$CLUSTER_DIR/env.tmp" << EOF
+# Written by scripts/cluster/up.sh; source it.
+export CLUSTER_DIR=$CLUSTER_DIR
+export KUBECONFIG=$KUBECONFIG_ADMIN
+export CONTAINERD_SOCK=$CONTAINERD_SOCK
+export CONTAINERD_CERTS_D=$CLUSTER_DIR/certs.d
+export CLUSTER_NODE_IP=$NODE_IP
+export CLUSTER_NODE_NAME=$NODE_NAME
+export PAUSE_IMAGE=$PAUSE_IMAGE
+export TEST_APP_IMAGE=$TEST_APP_IMAGE
+export TEST_APP_IMAGE_DIGEST=$TEST_APP_IMAGE_DIGEST
+export TEST_APP_OCI_LAYOUT=$CLUSTER_DIR/images/test-app-layout
+export TEST_APP_OCI_TAR=$CLUSTER_DIR/images/test-app.tar
+export TEST_APP_DOCKER_TAR=$CLUSTER_DIR/images/test-app.docker.tar
+EOF
+if [ -n "${REGISTRY_KIT_IMAGE_DIGEST:-}" ]; then
+  cat >> "$CLUSTER_DIR/env.tmp" << EOF
+export REGISTRY_KIT_IMAGE=$REGISTRY_KIT_IMAGE
+export REGISTRY_KIT_IMAGE_DIGEST=$REGISTRY_KIT_IMAGE_DIGEST
+export REGISTRY_KIT_OCI_LAYOUT=$CLUSTER_DIR/images/registry-kit-layout
+EOF
+fi
+mv "$CLUSTER_DIR/env.tmp" "$CLUSTER_DIR/env"
+step ""
+log "$(printf '%-32s %6.1fs' "total" "$(echo "$EPOCHREALTIME - $total_start" | bc)")"
+log "cluster is up: source $CLUSTER_DIR/env   (stop with $here/down.sh)"

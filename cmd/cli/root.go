@@ -33,6 +33,7 @@ func NewRootCommand(streams IOStreams) *cobra.Command {
 	root.AddCommand(
 		newVersionCommand(streams),
 		newServeCommand(streams),
+		newGenerateCommand(streams),
 	)
 	return root
 }

@@ -73,9 +73,11 @@ func (r *imageRun) checkEvent() {
 	found := causesOf(r.ir.Checks)
 	if len(found) == 0 {
 		cause := r.eventCause()
-		r.add(Check{Name: CheckEvent, Status: Fail, Cause: cause,
-			Message: fmt.Sprintf("%s, but doctor's own checks from here pass: the node sees the registry differently (its DNS, certs.d/hosts.toml, proxy, or credentials cached since)", words),
-			Fix:     networkFix(cause, r.host)})
+		msg := fmt.Sprintf("%s, but doctor's own checks from here pass: the node sees the registry differently (its DNS, certs.d/hosts.toml, proxy, or credentials cached since)", words)
+		if r.d.opts.Offline {
+			msg = words + " (registry not probed: offline)"
+		}
+		r.add(Check{Name: CheckEvent, Status: Fail, Cause: cause, Message: msg, Fix: r.eventFix(cause)})
 		return
 	}
 	agree := false
@@ -89,6 +91,18 @@ func (r *imageRun) checkEvent() {
 		return
 	}
 	r.add(Check{Name: CheckEvent, Status: Warn, Message: words + " — not what the checks above found; the node may see the registry differently"})
+}
+
+func (r *imageRun) eventFix(c Cause) string {
+	switch c {
+	case CauseNoCredentials:
+		return r.createFix("regcred", r.host, "USER") + fmt.Sprintf(" --service-account %s, then %s", r.f.saName, r.recreateFix())
+	case CauseCredentialsRejected:
+		return r.createFix("regcred", r.host, "USER") + " --overwrite   (with the right password)"
+	case CauseImageNotFound:
+		return fmt.Sprintf("push it (docker push %s) or fix the tag", r.c.Image)
+	}
+	return networkFix(c, r.host)
 }
 
 // eventCause picks the cause for an event the live checks did not explain.

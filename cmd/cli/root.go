@@ -34,6 +34,7 @@ func NewRootCommand(streams IOStreams) *cobra.Command {
 		newVersionCommand(streams),
 		newServeCommand(streams),
 		newGenerateCommand(streams),
+		newDoctorCommand(streams),
 	)
 	return root
 }

@@ -161,27 +161,63 @@ func applyOne(ctx context.Context, c Clients, u *unstructured.Unstructured, opts
 		force := true
 		po.Force = &force
 	}
-	if opts.dryRun == DryRunServer {
-		po.DryRun = []string{metav1.DryRunAll}
-	}
-	got, err := ri.Patch(ctx, u.GetName(), types.ApplyPatchType, body, po)
-	if err != nil {
-		if apierrors.IsConflict(err) {
-			return Applied{}, fmt.Errorf("applying %s: fields are owned by another manager (someone edited it by hand?); re-run with --force-conflicts to take them over: %w", describe(u), err)
+	patch := func(po metav1.PatchOptions) (*unstructured.Unstructured, error) {
+		got, err := ri.Patch(ctx, u.GetName(), types.ApplyPatchType, body, po)
+		switch {
+		case err == nil:
+			return got, nil
+		case apierrors.IsConflict(err):
+			return nil, fmt.Errorf("applying %s: fields are owned by another manager (someone edited it by hand?); re-run with --force-conflicts to take them over: %w", describe(u), err)
+		case apierrors.IsInvalid(err) && strings.Contains(err.Error(), "port is already allocated"):
+			return nil, fmt.Errorf("applying %s: the node port is used by another Service; choose a free one with --node-port, or --node-port 0 to let the cluster choose: %w", describe(u), err)
 		}
-		return Applied{}, explain(err, "patch", describe(u))
+		return nil, explain(err, "patch", describe(u))
 	}
-	if opts.dryRun == DryRunServer {
+	dry := po
+	dry.DryRun = []string{metav1.DryRunAll}
+	if opts.dryRun == DryRunServer || existing == nil {
+		if opts.dryRun == DryRunServer {
+			po = dry
+		}
+		got, err := patch(po)
+		if err != nil {
+			return Applied{}, err
+		}
 		return Applied{Object: got, Action: actionFor(existing, got)}, nil
 	}
-	action := Configured
-	switch {
-	case existing == nil:
-		action = Created
-	case existing.GetResourceVersion() == got.GetResourceVersion():
-		action = Unchanged
+	// The object exists: a server-side dry run first tells whether the apply would change anything, so an
+	// unchanged object is not written at all (the API server bumps resourceVersion on some no-op writes).
+	would, err := patch(dry)
+	if err != nil {
+		return Applied{}, err
 	}
-	return Applied{Object: got, Action: action}, nil
+	if sameObject(existing, would) {
+		return Applied{Object: existing, Action: Unchanged}, nil
+	}
+	got, err := patch(po)
+	if err != nil {
+		return Applied{}, err
+	}
+	return Applied{Object: got, Action: Configured}, nil
+}
+
+// sameObject reports whether two versions of an object hold the same content and the same field owners.
+func sameObject(a, b *unstructured.Unstructured) bool {
+	return equality.Semantic.DeepEqual(withOwners(a), withOwners(b))
+}
+
+func withOwners(u *unstructured.Unstructured) map[string]any {
+	c := comparable(u)
+	var owners []string
+	for _, mf := range u.GetManagedFields() {
+		fields := ""
+		if mf.FieldsV1 != nil {
+			fields = string(mf.FieldsV1.Raw)
+		}
+		owners = append(owners, mf.Manager+"|"+string(mf.Operation)+"|"+mf.Subresource+"|"+mf.APIVersion+"|"+fields)
+	}
+	c["owners"] = owners
+	return c
 }
 
 // actionFor guesses what an apply would do without doing it: the object is created, left as it is, or changed.
@@ -190,7 +226,7 @@ func actionFor(existing, want *unstructured.Unstructured) Action {
 	if existing == nil {
 		return Created
 	}
-	if equality.Semantic.DeepEqual(comparable(existing), comparable(want)) || subsetOf(comparable(want), comparable(existing)) {
+	if sameObject(existing, want) || subsetOf(comparable(want), comparable(existing)) {
 		return Unchanged
 	}
 	return Configured

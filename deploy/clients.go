@@ -102,3 +102,12 @@ func isConnectionError(err error) bool {
 	}
 	return false
 }
+
+// Explain turns a client-go error into one that says what to do when it is a connection, authentication or RBAC
+// problem (wrapping ErrUnreachable or ErrForbidden), and returns other errors as they are.
+func Explain(err error) error {
+	if apierrors.IsForbidden(err) || apierrors.IsUnauthorized(err) || isConnectionError(err) {
+		return explain(err, "reach", "the API server")
+	}
+	return err
+}

@@ -10,6 +10,8 @@ import (
 	"time"
 
 	"k8s.io/apimachinery/pkg/apis/meta/v1/unstructured"
+
+	"github.com/registry-kit/registry-kit/manifests"
 )
 
 // Defaults for Options' zero values.
@@ -21,9 +23,10 @@ const (
 
 // Options say what Deploy applies and how long it waits.
 type Options struct {
-	// Objects are applied in dependency order. Secrets among them should already hold the values to keep: see
-	// ExistingCredentials.
-	Objects []*unstructured.Unstructured
+	// Source gives the objects, applied in dependency order.
+	Source Source
+	// Namespace is where namespaced objects that name none go (kustomize overlays without a namespace).
+	Namespace string
 	// ForceConflicts takes over fields another field manager owns (kubectl apply --server-side --force-conflicts).
 	ForceConflicts bool
 	DryRun         DryRun
@@ -45,6 +48,9 @@ type Options struct {
 // Result is what Deploy did and where the registry is.
 type Result struct {
 	Applied []Applied
+	// GeneratedUser is the admin user this deploy created with a random password, or nil when the existing
+	// htpasswd Secret was kept. Its password is for the user's eyes only: never log it.
+	GeneratedUser *manifests.User
 	// Namespace and Service locate the registry's Service; ServiceType and NodePort describe it (NodePort 0 for
 	// ClusterIP).
 	Namespace, Service string
@@ -68,9 +74,6 @@ func Deploy(ctx context.Context, c Clients, opts Options) (*Result, error) {
 	if err := c.validate(); err != nil {
 		return nil, fmt.Errorf("deploy: %w", err)
 	}
-	if len(opts.Objects) == 0 {
-		return nil, errNoObjects
-	}
 	if opts.DryRun == "" {
 		opts.DryRun = DryRunNone
 	}
@@ -89,7 +92,15 @@ func Deploy(ctx context.Context, c Clients, opts Options) (*Result, error) {
 	log := discardLogger(opts.Logger)
 	start := time.Now()
 
-	applied, err := applyAll(ctx, c, cleanForApply(opts.Objects), applyOptions{force: opts.ForceConflicts, dryRun: opts.DryRun})
+	objs, generated, err := opts.Source.objects(ctx, c)
+	if err != nil {
+		return nil, err
+	}
+	objs = cleanForApply(objs)
+	if err := defaultNamespaces(c, objs, opts.Namespace); err != nil {
+		return nil, err
+	}
+	applied, err := applyAll(ctx, c, objs, applyOptions{force: opts.ForceConflicts, dryRun: opts.DryRun})
 	for _, a := range applied {
 		suffix := ""
 		if opts.DryRun != DryRunNone {
@@ -97,10 +108,12 @@ func Deploy(ctx context.Context, c Clients, opts Options) (*Result, error) {
 		}
 		fmt.Fprintf(opts.Progress, "%s %s%s\n", a.Ref(), a.Action, suffix)
 	}
+	res := &Result{Applied: applied, GeneratedUser: generated}
 	if err != nil {
-		return nil, err
+		// What was applied is returned with the error: a generated password already stored in the cluster must
+		// still reach the user.
+		return res, err
 	}
-	res := &Result{Applied: applied}
 	res.describeService(applied)
 	log.Debug("applied", "objects", len(applied), "elapsed", time.Since(start))
 	if opts.DryRun != DryRunNone || opts.NoWait {
@@ -113,7 +126,7 @@ func Deploy(ctx context.Context, c Clients, opts Options) (*Result, error) {
 		return nil, err
 	}
 	endpoint, err := waitReady(ctx, c, applied, waitOptions{
-		timeout: opts.Timeout - time.Since(start), interval: opts.Interval, report: opts.ReportEvery,
+		deadline: start.Add(opts.Timeout), timeout: opts.Timeout, interval: opts.Interval, report: opts.ReportEvery,
 		probe: probes, progress: opts.Progress,
 	})
 	res.Elapsed = time.Since(start)
@@ -251,4 +264,3 @@ func cleanForApply(objs []*unstructured.Unstructured) []*unstructured.Unstructur
 	}
 	return out
 }
-

@@ -27,7 +27,7 @@ func (in Instructions) Write(w io.Writer) {
 	}
 	fmt.Fprintf(w, ") after %s.\n", r.Elapsed.Round(100*1e6))
 	if in.Password != "" {
-		fmt.Fprintf(w, "\nGenerated credentials (shown once; the cluster keeps only a bcrypt hash, `registry-kit deploy --rotate-password` makes new ones):\n  user:     %s\n  password: %s\n", user, in.Password)
+		WriteCredentials(w, user, in.Password)
 	}
 	if r.PullPrefix == "" {
 		fmt.Fprintf(w, "\nThe Service is %s: the nodes' container runtime cannot reach it (it does not resolve cluster DNS names).\n"+
@@ -64,4 +64,9 @@ func isLoopback(hostport string) bool {
 		}
 	}
 	return false
+}
+
+// WriteCredentials shows a generated password, once: the cluster keeps only its bcrypt hash.
+func WriteCredentials(w io.Writer, user, password string) {
+	fmt.Fprintf(w, "\nGenerated credentials (shown once; the cluster keeps only a bcrypt hash, `registry-kit deploy --rotate-password` makes new ones):\n  user:     %s\n  password: %s\n", user, password)
 }

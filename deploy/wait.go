@@ -22,7 +22,8 @@ var ErrNotReady = errors.New("registry-kit is not ready")
 
 // waitOptions tune waitReady.
 type waitOptions struct {
-	timeout  time.Duration
+	deadline time.Time
+	timeout  time.Duration // for the message: the whole deploy's timeout
 	interval time.Duration // between checks
 	report   time.Duration // between progress lines
 	probe    []string      // base URLs (http://host:port) to try /v2/ on; the first that answers is used
@@ -42,7 +43,7 @@ func (n notReady) String() string { return n.what + ": " + n.why }
 // It returns the probe URL that answered, or on timeout an ErrNotReady naming what is not ready and why.
 func waitReady(ctx context.Context, c Clients, applied []Applied, opts waitOptions) (string, error) {
 	start := time.Now()
-	deadline := start.Add(opts.timeout)
+	deadline := opts.deadline
 	var lastReport time.Time
 	var lastLine string
 	for {

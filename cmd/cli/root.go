@@ -35,6 +35,8 @@ func NewRootCommand(streams IOStreams) *cobra.Command {
 		newServeCommand(streams),
 		newGenerateCommand(streams),
 		newDoctorCommand(streams),
+		newDeployCommand(streams),
+		newUndeployCommand(streams),
 	)
 	return root
 }

@@ -1,0 +1,303 @@
+package cli
+
+import (
+	"crypto/rand"
+	"errors"
+	"fmt"
+	"io"
+	"os"
+	"strings"
+	"time"
+
+	"github.com/spf13/cobra"
+	corev1 "k8s.io/api/core/v1"
+	"k8s.io/apimachinery/pkg/api/resource"
+	"k8s.io/apimachinery/pkg/apis/meta/v1/unstructured"
+	"k8s.io/client-go/discovery/cached/memory"
+	"k8s.io/client-go/dynamic"
+	"k8s.io/client-go/kubernetes"
+	"k8s.io/client-go/restmapper"
+	"sigs.k8s.io/yaml"
+
+	"github.com/registry-kit/registry-kit/deploy"
+	"github.com/registry-kit/registry-kit/manifests"
+)
+
+// deployDefaultNodePort is the node port deploy asks for, so the image prefix pods use is stable: localhost:30500.
+const deployDefaultNodePort = 30500
+
+type deployOptions struct {
+	kube *kubeFlags
+
+	kustomizeDir   string
+	name           string
+	image          string
+	pullPolicy     string
+	replicas       int32
+	storageSize    string
+	storageClass   string
+	existingClaim  string
+	accessMode     string
+	serviceType    string
+	nodePort       int32
+	tlsSecret      string
+	htpasswdFile   string
+	rotatePassword bool
+
+	forceConflicts bool
+	dryRun         string
+	output         string
+	wait           bool
+	timeout        time.Duration
+	address        string
+	printRBAC      bool
+}
+
+func newDeployCommand(streams IOStreams) *cobra.Command {
+	o := &deployOptions{kube: newKubeFlags()}
+	cmd := &cobra.Command{
+		Use:   "deploy",
+		Short: "Deploy registry-kit to the current cluster and wait until it serves",
+		Long: `Deploy registry-kit to the cluster of the current kubeconfig context with server-side apply (field manager
+"registry-kit"), then wait until the Deployment is available and the registry answers /v2/ through the node port.
+
+By default the Service is a NodePort on 30500 and pods use the image prefix localhost:30500/: the node's container
+runtime pulls through the node port on its own loopback, where containerd and CRI-O use plain HTTP without any
+configuration. Running deploy again changes nothing and keeps the admin password (--rotate-password makes a new one).
+Clusters without a dynamic volume provisioner need a PersistentVolume for the claim (or --existing-claim).
+
+The registry goes to namespace docker-registry unless -n says otherwise. With -k DIR the objects come from a
+kustomize overlay (see manifests/overlays) instead of the generator.`,
+		Example: `  registry-kit deploy
+  registry-kit deploy --storage-class standard --storage-size 50Gi
+  registry-kit deploy -k manifests/overlays/dev
+  registry-kit deploy --dry-run=server -o yaml
+  registry-kit deploy --print-rbac | kubectl apply -f -`,
+		Args: cobra.NoArgs,
+		RunE: func(cmd *cobra.Command, _ []string) error {
+			if o.printRBAC {
+				_, err := streams.Out.Write(deploy.RBAC)
+				return err
+			}
+			dopts, err := o.toOptions(cmd, streams)
+			if err != nil {
+				return err
+			}
+			clients, err := deployClients(o.kube)
+			if err != nil {
+				return err
+			}
+			res, err := deploy.Deploy(cmd.Context(), clients, dopts)
+			return o.report(streams, dopts, res, err)
+		},
+	}
+	f := cmd.Flags()
+	o.kube.addFlags(f)
+	f.StringVarP(&o.kustomizeDir, "kustomize", "k", "", "deploy this kustomize directory (base or overlay) instead of generating the objects")
+	f.StringVar(&o.name, "name", manifests.DefaultName, "name of every object")
+	f.StringVar(&o.image, "image", manifests.DefaultImage, "registry-kit image the node can pull")
+	f.StringVar(&o.pullPolicy, "image-pull-policy", string(corev1.PullIfNotPresent), "Always, IfNotPresent or Never")
+	f.Int32Var(&o.replicas, "replicas", 1, "registry pods (more than 1 needs --access-mode ReadWriteMany)")
+	f.StringVar(&o.storageSize, "storage-size", manifests.DefaultStorageSize, "size of the image volume claim")
+	f.StringVar(&o.storageClass, "storage-class", "", `storage class of the claim (default: the cluster's default; "" disables dynamic provisioning when given explicitly)`)
+	f.StringVar(&o.existingClaim, "existing-claim", "", "use this PersistentVolumeClaim instead of creating one")
+	f.StringVar(&o.accessMode, "access-mode", string(corev1.ReadWriteOnce), "access mode of the claim")
+	f.StringVar(&o.serviceType, "service-type", string(corev1.ServiceTypeNodePort), "NodePort (reachable by the nodes), LoadBalancer or ClusterIP")
+	f.Int32Var(&o.nodePort, "node-port", deployDefaultNodePort, "fixed node port (0 lets the cluster choose)")
+	f.StringVar(&o.tlsSecret, "tls-secret", "", "kubernetes.io/tls Secret the registry serves HTTPS with")
+	f.StringVar(&o.htpasswdFile, "htpasswd-file", "", "bcrypt htpasswd file with the registry's users (default: keep the deployed one, or generate user admin)")
+	f.BoolVar(&o.rotatePassword, "rotate-password", false, "replace the htpasswd Secret with a new random admin password (printed once)")
+	f.BoolVar(&o.forceConflicts, "force-conflicts", false, "take over fields another field manager owns (after hand edits)")
+	f.StringVar(&o.dryRun, "dry-run", "none", "none, client (show what would be applied) or server (let the API server check it, persisting nothing)")
+	f.StringVarP(&o.output, "output", "o", "", "print the applied (or would-be applied) objects: yaml")
+	f.BoolVar(&o.wait, "wait", true, "wait until the registry serves")
+	f.DurationVar(&o.timeout, "timeout", deploy.DefaultTimeout, "how long to wait until the registry serves")
+	f.StringVar(&o.address, "address", "", "HOST:PORT the registry is reachable at from this machine (default: the node port on 127.0.0.1, then on the nodes' IPs)")
+	f.BoolVar(&o.printRBAC, "print-rbac", false, "print the ClusterRole deploy and undeploy need, and exit")
+	return cmd
+}
+
+// toOptions validates the flags and turns them into deploy.Options. Every problem is reported at once.
+func (o *deployOptions) toOptions(cmd *cobra.Command, streams IOStreams) (deploy.Options, error) {
+	var errs []error
+	dryRun, err := deploy.ParseDryRun(o.dryRun)
+	if err != nil {
+		errs = append(errs, err)
+	}
+	if o.output != "" && o.output != "yaml" {
+		errs = append(errs, fmt.Errorf("--output %q: only yaml is supported", o.output))
+	}
+	if o.timeout <= 0 {
+		errs = append(errs, fmt.Errorf("--timeout %s: must be positive", o.timeout))
+	}
+	progress := streams.ErrOut
+	if o.output == "" {
+		progress = streams.Out
+	}
+	dopts := deploy.Options{
+		Namespace:      deployNamespace(o.kube),
+		ForceConflicts: o.forceConflicts,
+		DryRun:         dryRun,
+		NoWait:         !o.wait,
+		Timeout:        o.timeout,
+		Address:        o.address,
+		Progress:       progress,
+	}
+	if o.kustomizeDir != "" {
+		for _, name := range []string{"name", "image", "image-pull-policy", "replicas", "storage-size", "storage-class", "existing-claim",
+			"access-mode", "service-type", "node-port", "tls-secret", "htpasswd-file", "rotate-password"} {
+			if cmd.Flags().Changed(name) {
+				errs = append(errs, fmt.Errorf("--%s: cannot be combined with -k (the overlay says what to deploy)", name))
+			}
+		}
+		if fi, err := os.Stat(o.kustomizeDir); err != nil || !fi.IsDir() {
+			errs = append(errs, fmt.Errorf("-k %q: not a directory", o.kustomizeDir))
+		}
+		dopts.Source = deploy.Source{KustomizeDir: o.kustomizeDir}
+		return dopts, errors.Join(errs...)
+	}
+	mopts, err := o.manifestOptions(cmd)
+	if err != nil {
+		errs = append(errs, err)
+	} else if err := mopts.Validate(); err != nil {
+		errs = append(errs, err)
+	}
+	dopts.Source = deploy.Source{Generate: &mopts, RotatePassword: o.rotatePassword}
+	return dopts, errors.Join(errs...)
+}
+
+func (o *deployOptions) manifestOptions(cmd *cobra.Command) (manifests.Options, error) {
+	m := manifests.Options{
+		Namespace:       deployNamespace(o.kube),
+		Name:            o.name,
+		Image:           o.image,
+		ImagePullPolicy: corev1.PullPolicy(o.pullPolicy),
+		Replicas:        o.replicas,
+		ExistingClaim:   o.existingClaim,
+		AccessMode:      corev1.PersistentVolumeAccessMode(o.accessMode),
+		ServiceType:     corev1.ServiceType(o.serviceType),
+		TLSSecretName:   o.tlsSecret,
+		Rand:            rand.Reader,
+	}
+	var errs []error
+	if m.ServiceType != corev1.ServiceTypeClusterIP {
+		m.NodePort = o.nodePort
+	} else if cmd.Flags().Changed("node-port") {
+		errs = append(errs, fmt.Errorf("--node-port %d: needs --service-type NodePort or LoadBalancer", o.nodePort))
+	}
+	if cmd.Flags().Changed("storage-class") {
+		m.StorageClass = &o.storageClass
+	}
+	if o.existingClaim == "" || cmd.Flags().Changed("storage-size") {
+		q, err := resource.ParseQuantity(o.storageSize)
+		if err != nil {
+			errs = append(errs, fmt.Errorf("--storage-size %q: %w", o.storageSize, err))
+		}
+		m.StorageSize = q
+	}
+	if o.htpasswdFile != "" {
+		b, err := os.ReadFile(o.htpasswdFile)
+		if err != nil {
+			errs = append(errs, fmt.Errorf("--htpasswd-file: %w", err))
+		}
+		m.Htpasswd = b
+	}
+	return m, errors.Join(errs...)
+}
+
+// report prints what deploy did: the objects (-o yaml), the generated password (once), and how to use the registry.
+func (o *deployOptions) report(streams IOStreams, dopts deploy.Options, res *deploy.Result, err error) error {
+	if res == nil {
+		return err
+	}
+	if o.output == "yaml" {
+		if yerr := writeObjectsYAML(streams.Out, res.Applied); yerr != nil && err == nil {
+			err = yerr
+		}
+	}
+	user, password := "", ""
+	if res.GeneratedUser != nil && dopts.DryRun == deploy.DryRunNone && htpasswdApplied(res) {
+		user, password = res.GeneratedUser.Name, res.GeneratedUser.Password
+	}
+	info := streams.Out
+	if o.output != "" {
+		info = streams.ErrOut
+	}
+	if err != nil {
+		if password != "" {
+			fmt.Fprintf(streams.ErrOut, "The htpasswd Secret was applied with a generated user %q, password %s (shown once).\n", user, password)
+		}
+		return err
+	}
+	if dopts.DryRun != deploy.DryRunNone {
+		return nil
+	}
+	if dopts.NoWait {
+		if password != "" {
+			deploy.WriteCredentials(info, user, password)
+		}
+		return nil
+	}
+	deploy.Instructions{Result: res, User: user, Password: password}.Write(info)
+	return nil
+}
+
+func htpasswdApplied(res *deploy.Result) bool {
+	for _, a := range res.Applied {
+		if a.Object.GetKind() == "Secret" && strings.HasSuffix(a.Object.GetName(), "-htpasswd") && a.Action != deploy.Unchanged {
+			return true
+		}
+	}
+	return false
+}
+
+func writeObjectsYAML(w io.Writer, applied []deploy.Applied) error {
+	for i, a := range applied {
+		u := a.Object.DeepCopy()
+		unstructured.RemoveNestedField(u.Object, "metadata", "managedFields")
+		b, err := yaml.Marshal(u.Object)
+		if err != nil {
+			return fmt.Errorf("encoding %s as YAML: %w", a.Ref(), err)
+		}
+		if i > 0 {
+			if _, err := io.WriteString(w, "---\n"); err != nil {
+				return err
+			}
+		}
+		if _, err := w.Write(b); err != nil {
+			return err
+		}
+	}
+	return nil
+}
+
+// deployClients builds the dynamic client, REST mapper and clientset deploy and undeploy need from kubectl's
+// flags, failing early with a clear message when the cluster cannot be reached.
+func deployClients(k *kubeFlags) (deploy.Clients, error) {
+	cfg, err := k.restConfig()
+	if err != nil {
+		return deploy.Clients{}, err
+	}
+	kube, err := kubernetes.NewForConfig(cfg)
+	if err != nil {
+		return deploy.Clients{}, fmt.Errorf("creating Kubernetes client for %s: %w", cfg.Host, err)
+	}
+	dyn, err := dynamic.NewForConfig(cfg)
+	if err != nil {
+		return deploy.Clients{}, fmt.Errorf("creating dynamic client for %s: %w", cfg.Host, err)
+	}
+	if _, err := kube.Discovery().ServerVersion(); err != nil {
+		return deploy.Clients{}, fmt.Errorf("contacting the cluster at %s: %w", cfg.Host, deploy.Explain(err))
+	}
+	mapper := restmapper.NewDeferredDiscoveryRESTMapper(memory.NewMemCacheClient(kube.Discovery()))
+	return deploy.Clients{Dynamic: dyn, Mapper: mapper, Kube: kube}, nil
+}
+
+// deployNamespace is -n, or the registry's default namespace: never the kubeconfig context's namespace, which
+// is where the user's apps live.
+func deployNamespace(k *kubeFlags) string {
+	if ns := k.namespaceFlag(); ns != "" {
+		return ns
+	}
+	return manifests.DefaultNamespace
+}

@@ -37,6 +37,8 @@ func NewRootCommand(streams IOStreams) *cobra.Command {
 		newDoctorCommand(streams),
 		newDeployCommand(streams),
 		newUndeployCommand(streams),
+		newPullSecretCommand(streams),
+		newCredentialProviderCommand(streams),
 	)
 	return root
 }

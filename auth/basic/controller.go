@@ -260,19 +260,21 @@ const (
 
 // check runs bcrypt for a credential the cache did not know, within the failure budgets of addr and user.
 func (c *Controller) check(ctx context.Context, st *fileState, user, password, addr string) outcome {
-	now := time.Now()
 	addrKey, userKey := addr, user
-	aThrottled, aSuspect := c.addrs.state(addrKey, now)
-	uThrottled, uSuspect := c.users.state(userKey, now)
-	if aThrottled || uThrottled {
+	isThrottled, suspect := c.budget(addrKey, userKey)
+	if isThrottled {
 		c.delayLikeBcrypt(ctx)
 		return throttled
 	}
-	if aSuspect || uSuspect {
+	if suspect {
 		if !c.lane.acquire(ctx, 2*time.Second) {
 			return throttled
 		}
 		defer c.lane.release()
+		// The budget may have been spent by the requests ahead in the lane.
+		if isThrottled, _ = c.budget(addrKey, userKey); isThrottled {
+			return throttled
+		}
 	}
 	start := time.Now()
 	ok := c.verify(st.file, user, password)
@@ -280,7 +282,7 @@ func (c *Controller) check(ctx context.Context, st *fileState, user, password, a
 	if ok {
 		return verified
 	}
-	now = time.Now()
+	now := time.Now()
 	addrNow, userNow := c.addrs.fail(addrKey, now), c.users.fail(userKey, now)
 	c.log.Info("authentication failed", "user", user, "client", addr)
 	if addrNow {
@@ -290,6 +292,14 @@ func (c *Controller) check(ctx context.Context, st *fileState, user, password, a
 		c.log.Warn("throttling authentication failures for user", "user", user)
 	}
 	return rejected
+}
+
+// budget reports whether the address or user has no failures left, and whether either has any failure on record.
+func (c *Controller) budget(addrKey, userKey string) (throttled, suspect bool) {
+	now := time.Now()
+	aThrottled, aSuspect := c.addrs.state(addrKey, now)
+	uThrottled, uSuspect := c.users.state(userKey, now)
+	return aThrottled || uThrottled, aSuspect || uSuspect
 }
 
 // recordBcrypt folds one bcrypt duration into the moving average.

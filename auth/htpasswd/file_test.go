@@ -215,8 +215,8 @@ func TestWriteFileReplacesAtomicallyAndFollowsSymlink(t *testing.T) {
 	}
 	defer old.Close()
 
-	if err := AddUser(link, "bob", "pw-bob", 4); err != nil {
-		t.Fatalf("AddUser: %v", err)
+	if added, err := AddUser(link, "bob", "pw-bob", 4); err != nil || !added {
+		t.Fatalf("AddUser = %v, %v; want a new user", added, err)
 	}
 	if fi, err := os.Lstat(link); err != nil || fi.Mode()&os.ModeSymlink == 0 {
 		t.Fatal("the symlink was replaced by a regular file")
@@ -241,12 +241,15 @@ func TestWriteFileReplacesAtomicallyAndFollowsSymlink(t *testing.T) {
 
 func TestAddDeleteUserFiles(t *testing.T) {
 	path := filepath.Join(t.TempDir(), "new", "htpasswd")
-	if err := AddUser(path, "a", "pw", 4); err == nil {
+	if _, err := AddUser(path, "a", "pw", 4); err == nil {
 		t.Error("AddUser into a missing directory succeeded")
 	}
 	path = filepath.Join(t.TempDir(), "htpasswd")
-	if err := AddUser(path, "a", "pw", 4); err != nil {
+	if _, err := AddUser(path, "a", "pw", 4); err != nil {
 		t.Fatalf("AddUser creating the file: %v", err)
+	}
+	if added, err := AddUser(path, "a", "pw2", 4); err != nil || added {
+		t.Fatalf("AddUser of an existing user = %v, %v; want an update", added, err)
 	}
 	if err := DeleteUser(path, "nobody"); err == nil || !strings.Contains(err.Error(), "no such user") {
 		t.Errorf("DeleteUser of an unknown user: %v, want no such user", err)

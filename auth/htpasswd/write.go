@@ -77,16 +77,18 @@ func LoadOrNew(path string) (*File, error) {
 	return f, err
 }
 
-// AddUser sets user's password in the htpasswd file at path, creating the file if it is missing.
-func AddUser(path, user, password string, cost int) error {
+// AddUser sets user's password in the htpasswd file at path, creating the file if it is missing. It reports
+// whether the user is new.
+func AddUser(path, user, password string, cost int) (added bool, err error) {
 	f, err := LoadOrNew(path)
 	if err != nil {
-		return err
+		return false, err
 	}
+	added = !f.Has(user)
 	if err := f.Set(user, password, cost); err != nil {
-		return fmt.Errorf("setting password for user %q: %w", user, err)
+		return false, fmt.Errorf("setting password for user %q: %w", user, err)
 	}
-	return f.WriteFile(path)
+	return added, f.WriteFile(path)
 }
 
 // ErrNoSuchUser is returned by DeleteUser when the user is not in the file.

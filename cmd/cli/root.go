@@ -35,6 +35,7 @@ func NewRootCommand(streams IOStreams) *cobra.Command {
 		newServeCommand(streams),
 		newGenerateCommand(streams),
 		newDoctorCommand(streams),
+		newHtpasswdCommand(streams),
 		newDeployCommand(streams),
 		newUndeployCommand(streams),
 		newPullSecretCommand(streams),

@@ -40,6 +40,10 @@ type Options struct {
 	// Address is the host:port the registry is reachable at from this machine; default: the Service's node port
 	// on 127.0.0.1, then on each node's InternalIP.
 	Address string
+	// PullAddress is the host:port pods put in front of image names; default localhost:<node port> (see
+	// NodeLocalHost). Set it when the nodes reach the registry another way (a node IP trusted in containerd's
+	// certs.d, an ingress with TLS).
+	PullAddress string
 	// Progress receives one line per applied object and the progress lines of the wait; nil discards them.
 	Progress io.Writer
 	Logger   *slog.Logger
@@ -62,6 +66,8 @@ type Result struct {
 	// PushAddress is the host:port to push to from this machine; PullPrefix is the host:port pods put in front of
 	// image names (the node's container runtime pulls from it). Empty for a ClusterIP Service.
 	PushAddress, PullPrefix string
+	// Warnings are things the user should know about the addresses.
+	Warnings []string
 	// TLS is true when the registry serves HTTPS itself.
 	TLS     bool
 	Elapsed time.Duration
@@ -108,7 +114,7 @@ func Deploy(ctx context.Context, c Clients, opts Options) (*Result, error) {
 		}
 		fmt.Fprintf(opts.Progress, "%s %s%s\n", a.Ref(), a.Action, suffix)
 	}
-	res := &Result{Applied: applied, GeneratedUser: generated}
+	res := &Result{Applied: applied, GeneratedUser: generated, PullPrefix: opts.PullAddress}
 	if err != nil {
 		// What was applied is returned with the error: a generated password already stored in the cluster must
 		// still reach the user.
@@ -136,6 +142,12 @@ func Deploy(ctx context.Context, c Clients, opts Options) (*Result, error) {
 	res.Endpoint = endpoint
 	if endpoint != "" {
 		res.PushAddress = hostPort(endpoint)
+		if opts.Address == "" && opts.PullAddress == "" && len(probes) > 0 && endpoint != probes[0] {
+			res.Warnings = append(res.Warnings, fmt.Sprintf("the node port answers on %s but not on 127.0.0.1 here: if kube-proxy "+
+				"does not serve node ports on the nodes' loopback either (--nodeport-addresses without 127.0.0.0/8, "+
+				"--iptables-localhost-nodeports=false, nftables or IPVS mode), pods cannot pull from %s; redeploy with "+
+				"--pull-address %s and make each node's containerd trust it (certs.d hosts.toml, below)", res.PushAddress, res.PullPrefix, res.PushAddress))
+		}
 	}
 	return res, nil
 }
@@ -166,7 +178,7 @@ func (r *Result) describeService(applied []Applied) {
 			}
 		}
 	}
-	if r.NodePort != 0 {
+	if r.NodePort != 0 && r.PullPrefix == "" {
 		r.PullPrefix = net.JoinHostPort(NodeLocalHost, strconv.FormatInt(r.NodePort, 10))
 	}
 }

@@ -41,7 +41,23 @@ func (in Instructions) Write(w io.Writer) {
 	fmt.Fprintf(w, "\nPush from this machine to:  %s\n", push)
 	fmt.Fprintf(w, "Image prefix for pods:      %s/\n", r.PullPrefix)
 	if push != r.PullPrefix {
-		fmt.Fprintf(w, "(pods pull through the node port on each node's own loopback; an image pushed as %s/app:1 is pulled as %s/app:1)\n", push, r.PullPrefix)
+		fmt.Fprintf(w, "(the same registry under two names: an image pushed as %s/app:1 is pulled by pods as %s/app:1)\n", push, r.PullPrefix)
+	}
+	for _, warn := range r.Warnings {
+		fmt.Fprintf(w, "\nWarning: %s\n", warn)
+	}
+	if !isLoopback(r.PullPrefix) {
+		scheme := "http"
+		if r.TLS {
+			scheme = "https"
+		}
+		fmt.Fprintf(w, "\nThe nodes' containerd pulls from %s only when told to; on each node, with containerd's\n"+
+			"registry config_path set to /etc/containerd/certs.d, write /etc/containerd/certs.d/%s/hosts.toml:\n"+
+			"  server = \"%s://%s\"\n  [host.\"%s://%s\"]\n    capabilities = [\"pull\", \"resolve\"]\n",
+			r.PullPrefix, r.PullPrefix, scheme, r.PullPrefix, scheme, r.PullPrefix)
+		if r.TLS {
+			fmt.Fprintf(w, "    ca = \"/etc/containerd/certs.d/%s/ca.crt\"   # the CA of the registry's certificate\n", r.PullPrefix)
+		}
 	}
 	fmt.Fprintf(w, "\nPush an image:\n")
 	fmt.Fprintf(w, "  docker login %s -u %s\n", push, user)

@@ -5,6 +5,7 @@ import (
 	"errors"
 	"fmt"
 	"io"
+	"net"
 	"os"
 	"strings"
 	"time"
@@ -50,6 +51,7 @@ type deployOptions struct {
 	wait           bool
 	timeout        time.Duration
 	address        string
+	pullAddress    string
 	printRBAC      bool
 }
 
@@ -113,6 +115,7 @@ kustomize overlay (see manifests/overlays) instead of the generator.`,
 	f.BoolVar(&o.wait, "wait", true, "wait until the registry serves")
 	f.DurationVar(&o.timeout, "timeout", deploy.DefaultTimeout, "how long to wait until the registry serves")
 	f.StringVar(&o.address, "address", "", "HOST:PORT the registry is reachable at from this machine (default: the node port on 127.0.0.1, then on the nodes' IPs)")
+	f.StringVar(&o.pullAddress, "pull-address", "", "HOST:PORT pods put in front of image names (default localhost:<node-port>, pulled through each node's loopback)")
 	f.BoolVar(&o.printRBAC, "print-rbac", false, "print the ClusterRole deploy and undeploy need, and exit")
 	return cmd
 }
@@ -130,6 +133,14 @@ func (o *deployOptions) toOptions(cmd *cobra.Command, streams IOStreams) (deploy
 	if o.timeout <= 0 {
 		errs = append(errs, fmt.Errorf("--timeout %s: must be positive", o.timeout))
 	}
+	for flag, v := range map[string]string{"--address": o.address, "--pull-address": o.pullAddress} {
+		if v == "" {
+			continue
+		}
+		if _, port, err := net.SplitHostPort(v); err != nil || port == "" {
+			errs = append(errs, fmt.Errorf("%s %q: want HOST:PORT", flag, v))
+		}
+	}
 	progress := streams.ErrOut
 	if o.output == "" {
 		progress = streams.Out
@@ -141,6 +152,7 @@ func (o *deployOptions) toOptions(cmd *cobra.Command, streams IOStreams) (deploy
 		NoWait:         !o.wait,
 		Timeout:        o.timeout,
 		Address:        o.address,
+		PullAddress:    o.pullAddress,
 		Progress:       progress,
 	}
 	if o.kustomizeDir != "" {

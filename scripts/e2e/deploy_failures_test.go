@@ -1,0 +1,197 @@
+//go:build e2e
+
+package e2e
+
+import (
+	"context"
+	"fmt"
+	"os"
+	"path/filepath"
+	"strings"
+	"testing"
+
+	authenticationv1 "k8s.io/api/authentication/v1"
+	corev1 "k8s.io/api/core/v1"
+	rbacv1 "k8s.io/api/rbac/v1"
+	metav1 "k8s.io/apimachinery/pkg/apis/meta/v1"
+	"k8s.io/client-go/tools/clientcmd"
+	clientcmdapi "k8s.io/client-go/tools/clientcmd/api"
+	"sigs.k8s.io/yaml"
+
+	"github.com/registry-kit/registry-kit/deploy"
+)
+
+// TestDeployNoCluster: no kubeconfig at all, and a kubeconfig whose API server is not running, give errors that
+// say what to do.
+func TestDeployNoCluster(t *testing.T) {
+	dir := t.TempDir()
+	down := filepath.Join(dir, "down.kubeconfig")
+	cfg := clientcmdapi.NewConfig()
+	cfg.Clusters["down"] = &clientcmdapi.Cluster{Server: fmt.Sprintf("https://127.0.0.1:%d", freePort(t))}
+	cfg.AuthInfos["u"] = &clientcmdapi.AuthInfo{Token: "x"}
+	cfg.Contexts["down"] = &clientcmdapi.Context{Cluster: "down", AuthInfo: "u"}
+	cfg.CurrentContext = "down"
+	if err := clientcmd.WriteToFile(*cfg, down); err != nil {
+		t.Fatal(err)
+	}
+	tests := []struct {
+		name string
+		args []string
+		env  []string
+		want []string
+	}{
+		{"no kubeconfig", []string{"deploy"}, []string{"KUBECONFIG=" + filepath.Join(dir, "missing"), "HOME=" + dir},
+			[]string{"no kubeconfig found", "--kubeconfig or KUBECONFIG"}},
+		{"API server down", []string{"deploy", "--kubeconfig", down}, nil,
+			[]string{"cannot reach the Kubernetes API server", "is the cluster running", "connection refused"}},
+		{"undeploy, API server down", []string{"undeploy", "--kubeconfig", down}, nil,
+			[]string{"cannot reach the Kubernetes API server"}},
+	}
+	for _, tc := range tests {
+		t.Run(tc.name, func(t *testing.T) {
+			cmd := depExec(t, tc.env, tc.args...)
+			out, err := cmd.CombinedOutput()
+			if err == nil {
+				t.Fatalf("registry-kit %s succeeded, want an error:\n%s", strings.Join(tc.args, " "), out)
+			}
+			for _, w := range tc.want {
+				if !strings.Contains(string(out), w) {
+					t.Errorf("output lacks %q:\n%s", w, out)
+				}
+			}
+		})
+	}
+}
+
+// TestDeployRBAC: a ServiceAccount without rights is told which verb and resource it lacks; bound to exactly the
+// ClusterRole of --print-rbac it deploys (server dry run) and undeploys.
+func TestDeployRBAC(t *testing.T) {
+	cs := kubeClient(t)
+	ctx := context.Background()
+	saNS := newNamespace(t)
+	sa, err := cs.CoreV1().ServiceAccounts(saNS).Create(ctx, &corev1.ServiceAccount{ObjectMeta: metav1.ObjectMeta{Name: "deployer"}}, metav1.CreateOptions{})
+	if err != nil {
+		t.Fatalf("creating ServiceAccount: %v", err)
+	}
+	tok, err := cs.CoreV1().ServiceAccounts(saNS).CreateToken(ctx, sa.Name, &authenticationv1.TokenRequest{}, metav1.CreateOptions{})
+	if err != nil {
+		t.Fatalf("requesting a token: %v", err)
+	}
+	kubeconfig := depTokenKubeconfig(t, tok.Status.Token)
+	target := depUniqueName("e2e-rk-rbac")
+
+	r := depRun(t, "", "deploy", "--kubeconfig", kubeconfig, "-n", target, "--dry-run=server")
+	if r.err == nil {
+		t.Fatalf("deploy without permissions succeeded:\n%s", r.out)
+	}
+	for _, w := range []string{"not allowed by RBAC", "cannot get secrets", "--print-rbac"} {
+		if !strings.Contains(r.out, w) {
+			t.Errorf("forbidden deploy: output lacks %q:\n%s", w, r.out)
+		}
+	}
+	if strings.Contains(r.out, tok.Status.Token) {
+		t.Fatalf("the token appears in deploy's output")
+	}
+
+	var role rbacv1.ClusterRole
+	if err := yaml.UnmarshalStrict(deploy.RBAC, &role); err != nil {
+		t.Fatalf("deploy/rbac.yaml is not a ClusterRole: %v", err)
+	}
+	role.Name = depUniqueName("e2e-rk-deploy-role")
+	if _, err := cs.RbacV1().ClusterRoles().Create(ctx, &role, metav1.CreateOptions{}); err != nil {
+		t.Fatalf("creating ClusterRole: %v", err)
+	}
+	binding := &rbacv1.ClusterRoleBinding{
+		ObjectMeta: metav1.ObjectMeta{Name: role.Name},
+		RoleRef:    rbacv1.RoleRef{APIGroup: "rbac.authorization.k8s.io", Kind: "ClusterRole", Name: role.Name},
+		Subjects:   []rbacv1.Subject{{Kind: "ServiceAccount", Name: sa.Name, Namespace: saNS}},
+	}
+	if _, err := cs.RbacV1().ClusterRoleBindings().Create(ctx, binding, metav1.CreateOptions{}); err != nil {
+		t.Fatalf("creating ClusterRoleBinding: %v", err)
+	}
+	t.Cleanup(func() {
+		_ = cs.RbacV1().ClusterRoleBindings().Delete(context.Background(), binding.Name, metav1.DeleteOptions{})
+		_ = cs.RbacV1().ClusterRoles().Delete(context.Background(), role.Name, metav1.DeleteOptions{})
+	})
+	depNamespace(t, cs, target) // cleanup only: the namespace is made by deploy
+	// Real apply of everything but the wait (no PV here), then undeploy, both with exactly the printed role.
+	for _, args := range [][]string{
+		{"deploy", "--kubeconfig", kubeconfig, "-n", target, "--dry-run=server", "--node-port", "0"},
+		{"deploy", "--kubeconfig", kubeconfig, "-n", target, "--wait=false", "--node-port", "0"},
+		{"deploy", "--kubeconfig", kubeconfig, "-n", target, "--timeout", "5s", "--node-port", "0"}, // reads pods, events, nodes
+		{"undeploy", "--kubeconfig", kubeconfig, "-n", target, "--delete-data"},
+	} {
+		r := depRun(t, "", args...)
+		if strings.Contains(r.out, "forbidden") || strings.Contains(r.out, "not allowed by RBAC") {
+			t.Errorf("registry-kit %s with the --print-rbac role was refused:\n%s", strings.Join(args, " "), depRedact(r.out))
+		}
+		if r.err != nil && !strings.Contains(r.out, "is not ready") {
+			t.Errorf("registry-kit %s: %v\n%s", strings.Join(args, " "), r.err, depRedact(r.out))
+		}
+	}
+}
+
+// depTokenKubeconfig writes a kubeconfig for the local cluster that authenticates with a bearer token.
+func depTokenKubeconfig(t testing.TB, token string) string {
+	t.Helper()
+	path := os.Getenv("KUBECONFIG")
+	if path == "" {
+		path = clusterEnv(t).get(t, "KUBECONFIG")
+	}
+	admin, err := clientcmd.LoadFromFile(path)
+	if err != nil {
+		t.Fatalf("loading %s: %v", path, err)
+	}
+	ctx := admin.Contexts[admin.CurrentContext]
+	if ctx == nil {
+		t.Fatalf("%s has no current context", path)
+	}
+	cfg := clientcmdapi.NewConfig()
+	cfg.Clusters["c"] = admin.Clusters[ctx.Cluster]
+	cfg.AuthInfos["sa"] = &clientcmdapi.AuthInfo{Token: token}
+	cfg.Contexts["sa"] = &clientcmdapi.Context{Cluster: "c", AuthInfo: "sa"}
+	cfg.CurrentContext = "sa"
+	out := filepath.Join(t.TempDir(), "sa.kubeconfig")
+	if err := clientcmd.WriteToFile(*cfg, out); err != nil {
+		t.Fatal(err)
+	}
+	return out
+}
+
+// TestDeployNotReady: a claim that cannot bind, and a registry image the node cannot pull, end the wait with an
+// error that names the object, the reason and what to do.
+func TestDeployNotReady(t *testing.T) {
+	cs := kubeClient(t)
+	image := registryKitImage(t)
+	t.Run("claim cannot bind", func(t *testing.T) {
+		ns := depNamespace(t, cs, "e2e-rk-nopv")
+		r := depRun(t, "", "deploy", "-n", ns, "--image", image, "--node-port", "0", "--storage-class", "e2e-no-such-class", "--timeout", "20s")
+		if r.err == nil {
+			t.Fatalf("deploy with an unbindable claim succeeded:\n%s", depRedact(r.out))
+		}
+		for _, w := range []string{"not ready after 20s", "persistentvolumeclaim " + ns + "/registry is Pending", `storage class "e2e-no-such-class"`,
+			"a PersistentVolume that matches", "waiting ("} {
+			if !strings.Contains(r.out, w) {
+				t.Errorf("output lacks %q:\n%s", w, depRedact(r.out))
+			}
+		}
+	})
+	t.Run("registry image cannot be pulled", func(t *testing.T) {
+		ns := depNamespace(t, cs, "e2e-rk-noimage")
+		class := depUniqueName("e2e-rk-pv")
+		depHostPathPV(t, cs, class, ns, "registry")
+		r := depRun(t, "", "deploy", "-n", ns, "--image", "registry-kit:e2e-does-not-exist", "--node-port", "0",
+			"--storage-class", class, "--storage-size", "1Gi", "--timeout", "45s")
+		if r.err == nil {
+			t.Fatalf("deploy with an image the node cannot pull succeeded:\n%s", depRedact(r.out))
+		}
+		for _, w := range []string{"not ready after 45s", `container "registry" is`, "the node cannot pull the registry-kit image", "registry-kit:e2e-does-not-exist"} {
+			if !strings.Contains(r.out, w) {
+				t.Errorf("output lacks %q:\n%s", w, depRedact(r.out))
+			}
+		}
+		if !strings.Contains(r.out, "ErrImagePull") && !strings.Contains(r.out, "ImagePullBackOff") {
+			t.Errorf("output names neither ErrImagePull nor ImagePullBackOff:\n%s", depRedact(r.out))
+		}
+	})
+}

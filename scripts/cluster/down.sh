@@ -76,7 +76,7 @@ done
 for f in "$STATE"/sysctl.*; do
   [ -f "$f" ] || continue
   s=${f##*/sysctl.}
-  [ "$(sysctl -n "$s")" = "$(cat "$f")" ] || sysctl -qw "$s=$(cat "$f")"
+  [ "$(sysctl -n "$s" 2> /dev/null)" = "$(cat "$f")" ] || sysctl -qw "$s=$(cat "$f")" || log "could not restore $s"
 done
 if [ -f "$STATE/added-node-ip" ]; then
   ip addr del "$NODE_IP/32" dev lo 2> /dev/null || true
@@ -87,4 +87,4 @@ if awk -v d="$CLUSTER_DIR/" 'index($2, d) == 1 {found = 1} END {exit !found}' /p
   die "mounts remain under $CLUSTER_DIR; not deleting it (see /proc/self/mounts)"
 fi
 rm -rf --one-file-system "$CLUSTER_DIR"
-log "$(printf 'cluster stopped and removed in %.1fs' "$(echo "$EPOCHREALTIME - $start" | bc)")"
+log "cluster stopped and removed in $(elapsed "$start")s"

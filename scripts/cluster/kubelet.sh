@@ -23,7 +23,7 @@ case ${1:-} in
       tail -n 60 "$LOGS/kubelet.log" >&2
       die "kubelet did not come back with flags: $*"
     fi
-    log "$(printf 'kubelet restarted (extra flags: %s) and node Ready in %.1fs' "${*:-none}" "$(echo "$EPOCHREALTIME - $start" | bc)")"
+    log "kubelet restarted (extra flags: ${*:-none}) and node Ready in $(elapsed "$start")s"
     ;;
   flags) cat "$STATE/kubelet-extra-flags" 2> /dev/null ;;
   *) die "usage: kubelet.sh restart [EXTRA_KUBELET_FLAGS...] | kubelet.sh flags" ;;

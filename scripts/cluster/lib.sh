@@ -31,6 +31,9 @@ COMPONENTS=(etcd kube-apiserver kube-controller-manager kube-scheduler container
 log() { printf '%s %s\n' "$(date -u +%H:%M:%S)" "$*"; }
 die() { log "ERROR: $*" >&2; exit 1; }
 
+# elapsed START: seconds since START (an $EPOCHREALTIME value), one decimal.
+elapsed() { awk -v a="$EPOCHREALTIME" -v b="$1" 'BEGIN { printf "%.1f", a - b }'; }
+
 kc() { kubectl --kubeconfig "$KUBECONFIG_ADMIN" "$@"; }
 
 # pid_of NAME: prints the PID of a daemon this cluster started if it is still that binary, else fails.

@@ -9,7 +9,7 @@
 # Then:  source "$CLUSTER_DIR/env"         (KUBECONFIG, CONTAINERD_SOCK, TEST_APP_IMAGE, ...)
 # Stop:  scripts/cluster/down.sh
 # Idempotent: a healthy cluster already running from CLUSTER_DIR is left as it is.
-set -euo pipefail
+set -Eeuo pipefail
 here=$(cd "$(dirname "${BASH_SOURCE[0]}")" && pwd)
 # shellcheck source=lib.sh
 . "$here/lib.sh"
@@ -21,7 +21,7 @@ total_start=$EPOCHREALTIME
 step_name="" step_start=""
 step() { # step NAME: ends the previous step (printing its duration) and starts NAME
   local now=$EPOCHREALTIME
-  [ -n "$step_name" ] && log "$(printf '%-32s %6.1fs' "$step_name" "$(echo "$now - $step_start" | bc)")"
+  [ -n "$step_name" ] && log "$(printf '%-40s %6ss' "$step_name" "$(elapsed "$step_start")")"
   step_name=$1 step_start=$now
 }
 on_error() {
@@ -54,7 +54,7 @@ trap on_error ERR
 # --- preflight -----------------------------------------------------------------------------------------------------
 step "kubernetes binaries"
 "$here/build.sh"
-for tool in etcd containerd containerd-shim-runc-v2 runc ctr crictl iptables ip6tables conntrack openssl kubectl curl bc ip; do
+for tool in etcd containerd containerd-shim-runc-v2 runc ctr crictl iptables ip6tables conntrack openssl kubectl curl ip ss; do
   command -v "$tool" > /dev/null || die "$tool not found (Debian packages and crictl: see ../shared/TESTING.md / scripts/setup.sh)"
 done
 [ -x /usr/lib/cni/bridge ] || die "CNI plugins missing in /usr/lib/cni (apt-get install containernetworking-plugins)"
@@ -73,6 +73,10 @@ for s in net.ipv4.ip_forward net.bridge.bridge-nf-call-iptables; do
   old=$(sysctl -n "$s")
   [ -f "$STATE/sysctl.$s" ] || echo "$old" > "$STATE/sysctl.$s"
   [ "$old" = 1 ] || sysctl -qw "$s=1"
+done
+# The kubelet sets these kernel defaults when it starts; remember the host's values for down.sh.
+for s in vm.overcommit_memory vm.panic_on_oom kernel.panic kernel.panic_on_oops kernel.keys.root_maxkeys kernel.keys.root_maxbytes; do
+  [ -f "$STATE/sysctl.$s" ] || sysctl -n "$s" > "$STATE/sysctl.$s" 2> /dev/null || rm -f "$STATE/sysctl.$s"
 done
 
 # --- images ----------------------------------------------------------------------------------------------------
@@ -154,6 +158,7 @@ start_daemon kube-proxy "$K8S_BIN/kube-proxy" \
   --kubeconfig="$CLUSTER_DIR/kube-proxy.kubeconfig" --hostname-override="$NODE_NAME" \
   --proxy-mode=iptables --cluster-cidr="$CLUSTER_CIDR" --nodeport-addresses="$NODE_IP/32" \
   --healthz-bind-address=127.0.0.1:10256 --metrics-bind-address=127.0.0.1:10249 \
+  --iptables-localhost-nodeports=false --oom-score-adj=0 \
   --conntrack-max-per-core=0 --conntrack-tcp-timeout-established=0 --conntrack-tcp-timeout-close-wait=0
 wait_kubelet_ready 0
 wait_for "kube-proxy healthz" 60 curl -fsS --max-time 2 http://127.0.0.1:10256/healthz
@@ -187,5 +192,5 @@ EOF
 fi
 mv "$CLUSTER_DIR/env.tmp" "$CLUSTER_DIR/env"
 step ""
-log "$(printf '%-32s %6.1fs' "total" "$(echo "$EPOCHREALTIME - $total_start" | bc)")"
+log "$(printf '%-40s %6ss' "total" "$(elapsed "$total_start")")"
 log "cluster is up: source $CLUSTER_DIR/env   (stop with $here/down.sh)"

@@ -108,9 +108,38 @@ func kubeClient(t testing.TB) kubernetes.Interface {
 	t.Helper()
 	kubeOnce.Do(func() { kubeClientVal, kubeErr = connectCluster() })
 	if kubeErr != nil {
-		t.Fatalf("%s (%v)", clusterNotRunning, kubeErr)
+		t.Fatalf("%s (%v)\n%s", clusterNotRunning, kubeErr, componentLogs("", 15))
 	}
 	return kubeClientVal
+}
+
+// componentLogs returns the last n lines of every cluster component's log under $CLUSTER_DIR/logs, keeping only
+// lines that contain match when it is not empty; for failure messages.
+func componentLogs(match string, n int) string {
+	dir := os.Getenv("CLUSTER_DIR")
+	if dir == "" {
+		dir = "/tmp/registry-kit-cluster"
+	}
+	files, _ := filepath.Glob(filepath.Join(dir, "logs", "*.log"))
+	var b strings.Builder
+	for _, f := range files {
+		data, err := os.ReadFile(f)
+		if err != nil {
+			continue
+		}
+		var lines []string
+		for _, l := range strings.Split(strings.TrimRight(string(data), "\n"), "\n") {
+			if match == "" || strings.Contains(l, match) {
+				lines = append(lines, l)
+			}
+		}
+		if len(lines) == 0 {
+			continue
+		}
+		fmt.Fprintf(&b, "--- %s (last %d lines%s) ---\n", f, min(n, len(lines)), map[bool]string{true: " mentioning " + match}[match != ""])
+		b.WriteString(strings.Join(lines[max(0, len(lines)-n):], "\n") + "\n")
+	}
+	return b.String()
 }
 
 func connectCluster() (kubernetes.Interface, error) {
@@ -295,7 +324,8 @@ func waitPod(t testing.TB, cs kubernetes.Interface, ns, name, want string, done 
 		return lastErr == nil && done(pod), nil
 	})
 	if err != nil {
-		t.Fatalf("pod %s/%s: no %s within %s (last error: %v)\n%s", ns, name, want, podTimeout, lastErr, describePod(cs, ns, name))
+		t.Fatalf("pod %s/%s: no %s within %s (last error: %v)\n%s%s", ns, name, want, podTimeout, lastErr,
+			describePod(cs, ns, name), componentLogs(ns+"/"+name, 20))
 	}
 	return pod
 }

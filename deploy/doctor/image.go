@@ -166,12 +166,12 @@ func (r *imageRun) checkSecretFormat() {
 		case CauseSecretType:
 			checked = true
 			r.add(Check{Name: CheckSecretFormat, Status: r.severity(), Cause: CauseSecretType,
-				Message: fmt.Sprintf("secret %q is not of type %s (or %s): the kubelet ignores it", s.name, dockerconfig.SecretTypeDockerConfigJSON, dockerconfig.SecretTypeDockercfg),
+				Message: fmt.Sprintf("secret %q is not of type %s (or %s), %s: the kubelet ignores it", s.name, dockerconfig.SecretTypeDockerConfigJSON, dockerconfig.SecretTypeDockercfg, s.detail),
 				Fix:     fmt.Sprintf("kubectl delete secret %s -n %s && %s", s.name, r.f.pod.Namespace, r.createFix(s.name, r.host, "USER"))})
 		case CauseSecretMalformed:
 			checked = true
 			r.add(Check{Name: CheckSecretFormat, Status: r.severity(), Cause: CauseSecretMalformed,
-				Message: fmt.Sprintf("secret %q has no usable %s: the key is missing or its JSON does not parse (contents not shown)", s.name, dockerconfig.DockerConfigJSONKey),
+				Message: fmt.Sprintf("secret %q is unusable: %s (contents not shown)", s.name, s.detail),
 				Fix:     r.createFix(s.name, r.host, "USER") + " --overwrite"})
 		case "":
 			checked = true

@@ -39,6 +39,7 @@ type podFacts struct {
 type secretFacts struct {
 	name   string
 	cause  Cause // "" when usable
+	detail string // what is wrong, never quoting the Secret's data
 	config *dockerconfig.Config
 }
 
@@ -123,12 +124,12 @@ func (d *diagnoser) readSecret(ctx context.Context, ns, name string) (secretFact
 		return sf, fmt.Errorf("getting secret %q in namespace %q: %w", name, ns, err)
 	}
 	if string(s.Type) != dockerconfig.SecretTypeDockerConfigJSON && string(s.Type) != dockerconfig.SecretTypeDockercfg {
-		sf.cause = CauseSecretType
+		sf.cause, sf.detail = CauseSecretType, fmt.Sprintf("its type is %q", s.Type)
 		return sf, nil
 	}
 	cfg, err := dockerconfig.ParseSecretData(string(s.Type), s.Data)
 	if err != nil {
-		sf.cause = CauseSecretMalformed
+		sf.cause, sf.detail = CauseSecretMalformed, err.Error()
 		return sf, nil
 	}
 	sf.config = cfg

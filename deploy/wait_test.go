@@ -1,0 +1,113 @@
+package deploy
+
+import (
+	"context"
+	"net/http"
+	"net/http/httptest"
+	"strings"
+	"testing"
+
+	corev1 "k8s.io/api/core/v1"
+	metav1 "k8s.io/apimachinery/pkg/apis/meta/v1"
+	"k8s.io/client-go/kubernetes/fake"
+)
+
+func TestProbe(t *testing.T) {
+	tests := []struct {
+		name    string
+		status  int
+		wantErr string
+	}{
+		{"auth required", http.StatusUnauthorized, ""},
+		{"open registry", http.StatusOK, ""},
+		{"something else on the port", http.StatusNotFound, "status 404, want 200 or 401"},
+	}
+	for _, tc := range tests {
+		t.Run(tc.name, func(t *testing.T) {
+			srv := httptest.NewServer(http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) {
+				if r.URL.Path != "/v2/" {
+					http.NotFound(w, r)
+					return
+				}
+				w.WriteHeader(tc.status)
+			}))
+			defer srv.Close()
+			err := probe(context.Background(), nil, srv.URL)
+			if tc.wantErr == "" && err != nil {
+				t.Fatalf("probe: %v", err)
+			}
+			if tc.wantErr != "" && (err == nil || !strings.Contains(err.Error(), tc.wantErr)) {
+				t.Fatalf("probe error = %v, want one containing %q", err, tc.wantErr)
+			}
+		})
+	}
+	t.Run("nothing listening", func(t *testing.T) {
+		srv := httptest.NewServer(http.NotFoundHandler())
+		url := srv.URL
+		srv.Close()
+		if err := probe(context.Background(), nil, url); err == nil || !strings.Contains(err.Error(), "connection refused") {
+			t.Fatalf("probe of a closed port = %v, want connection refused", err)
+		}
+	})
+}
+
+func TestDiagnosePod(t *testing.T) {
+	pod := func(mut func(*corev1.Pod)) *corev1.Pod {
+		p := &corev1.Pod{ObjectMeta: metav1.ObjectMeta{Namespace: "ns", Name: "registry-1"}, Status: corev1.PodStatus{Phase: corev1.PodPending}}
+		mut(p)
+		return p
+	}
+	tests := []struct {
+		name string
+		pod  *corev1.Pod
+		want []string // substrings
+	}{
+		{"unschedulable", pod(func(p *corev1.Pod) {
+			p.Status.Conditions = []corev1.PodCondition{{Type: corev1.PodScheduled, Status: corev1.ConditionFalse,
+				Message: `0/1 nodes are available: pod has unbound immediate PersistentVolumeClaims.`}}
+		}), []string{"cannot be scheduled", "unbound immediate PersistentVolumeClaims"}},
+		{"image pull", pod(func(p *corev1.Pod) {
+			p.Status.ContainerStatuses = []corev1.ContainerStatus{{Name: "registry", Image: "registry-kit:dev",
+				State: corev1.ContainerState{Waiting: &corev1.ContainerStateWaiting{Reason: "ImagePullBackOff", Message: `Back-off pulling image "registry-kit:dev"`}}}}
+		}), []string{`container "registry" is ImagePullBackOff`, "the node cannot pull the registry-kit image", "--image"}},
+		{"crash loop", pod(func(p *corev1.Pod) {
+			p.Status.Phase = corev1.PodRunning
+			p.Status.ContainerStatuses = []corev1.ContainerStatus{{Name: "registry",
+				State:                corev1.ContainerState{Waiting: &corev1.ContainerStateWaiting{Reason: "CrashLoopBackOff"}},
+				LastTerminationState: corev1.ContainerState{Terminated: &corev1.ContainerStateTerminated{ExitCode: 1, Reason: "Error"}}}}
+		}), []string{"CrashLoopBackOff", "last exit 1 Error", "kubectl logs --previous"}},
+		{"ready", pod(func(p *corev1.Pod) {
+			p.Status.Phase = corev1.PodRunning
+			p.Status.Conditions = []corev1.PodCondition{{Type: corev1.PodReady, Status: corev1.ConditionTrue}}
+		}), nil},
+	}
+	for _, tc := range tests {
+		t.Run(tc.name, func(t *testing.T) {
+			c := Clients{Kube: fake.NewClientset()}
+			got := diagnosePod(context.Background(), c, tc.pod)
+			if len(tc.want) == 0 && got != "" {
+				t.Fatalf("diagnosePod of a ready pod = %q, want nothing", got)
+			}
+			for _, w := range tc.want {
+				if !strings.Contains(got, w) {
+					t.Errorf("diagnosePod = %q, want it to contain %q", got, w)
+				}
+			}
+		})
+	}
+}
+
+func TestDiagnoseClaim(t *testing.T) {
+	pvc := &corev1.PersistentVolumeClaim{ObjectMeta: metav1.ObjectMeta{Namespace: "ns", Name: "registry"},
+		Status: corev1.PersistentVolumeClaimStatus{Phase: corev1.ClaimPending}}
+	ev := &corev1.Event{ObjectMeta: metav1.ObjectMeta{Namespace: "ns", Name: "registry.1"}, Type: corev1.EventTypeWarning,
+		InvolvedObject: corev1.ObjectReference{Kind: "PersistentVolumeClaim", Name: "registry", Namespace: "ns"},
+		Reason:         "FailedBinding", Message: "no persistent volumes available for this claim and no storage class is set"}
+	c := Clients{Kube: fake.NewClientset(pvc, ev)}
+	got := strings.Join(diagnoseClaim(context.Background(), c, "ns", "registry"), "\n")
+	for _, w := range []string{"persistentvolumeclaim ns/registry is Pending", "FailedBinding: no persistent volumes available", "--storage-class", "PersistentVolume"} {
+		if !strings.Contains(got, w) {
+			t.Errorf("diagnoseClaim = %q, want it to contain %q", got, w)
+		}
+	}
+}

@@ -42,7 +42,8 @@ type ConfigOptions struct {
 	MatchImages []string
 	// CredentialsFile is passed to the plugin as --config; empty means DefaultCredentialsFile.
 	CredentialsFile string
-	// CacheDuration is the kubelet's default cache duration for registry-kit's answers; zero means DefaultCacheDuration.
+	// CacheDuration is how long the kubelet caches registry-kit's answers (the plugin's --cache-duration and the
+	// provider's defaultCacheDuration); zero means never cache (every pull reads the credentials file).
 	CacheDuration time.Duration
 	// WithECR, WithACR and WithGCP add the cloud providers' plugins (installed separately in the same bin dir).
 	WithECR, WithACR, WithGCP bool
@@ -72,9 +73,6 @@ func GenerateConfig(o ConfigOptions) (*kubeletconfigv1.CredentialProviderConfig,
 		file = DefaultCredentialsFile
 	}
 	cache := o.CacheDuration
-	if cache == 0 {
-		cache = DefaultCacheDuration
-	}
 	v1 := credentialproviderv1.SchemeGroupVersion.String()
 	cfg := &kubeletconfigv1.CredentialProviderConfig{
 		TypeMeta: metav1.TypeMeta{APIVersion: kubeletconfigv1.SchemeGroupVersion.String(), Kind: "CredentialProviderConfig"},

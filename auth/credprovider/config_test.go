@@ -39,7 +39,7 @@ func TestGenerateConfig(t *testing.T) {
 		opts   ConfigOptions
 		golden string
 	}{
-		{name: "registry-kit only", opts: ConfigOptions{MatchImages: []string{"127.0.0.1:5000"}}, golden: "registry-kit.yaml"},
+		{name: "registry-kit only", opts: ConfigOptions{MatchImages: []string{"127.0.0.1:5000"}, CacheDuration: DefaultCacheDuration}, golden: "registry-kit.yaml"},
 		{
 			name: "with every cloud",
 			opts: ConfigOptions{

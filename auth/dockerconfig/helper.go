@@ -22,14 +22,18 @@ const helperTokenUser = "<token>"
 // The kubelet cannot use identity tokens, so an entry holding only one is an error.
 // Errors name the server and the helper but never contain a credential.
 func (c *Config) Lookup(server string) (Credential, error) {
-	dockerKey := server
+	// The docker CLI keys credentials by registry host only (Docker Hub by DockerHubKey).
+	dockerKey := KeyHost(server)
 	if IsDockerHub(server) {
 		dockerKey = DockerHubKey
 	}
 	if helper := c.helperFor(dockerKey); helper != "" {
 		return lookupHelper(helper, dockerKey)
 	}
-	cred, key, ok := c.auth(dockerKey)
+	cred, key, ok := c.auth(server)
+	if !ok && dockerKey != server {
+		cred, key, ok = c.auth(dockerKey)
+	}
 	if !ok {
 		return Credential{}, fmt.Errorf("%w for %q in the docker config (it has entries for: %s)", ErrNotFound, server, listKeys(c.Keys()))
 	}

@@ -122,6 +122,24 @@ func TestLookup(t *testing.T) {
 			want:   Credential{Username: "hubuser", Password: testPassword},
 		},
 		{
+			name:   "path-scoped server uses the host's helper",
+			config: `{"credHelpers":{"127.0.0.1:5000":"stub"}}`,
+			server: "127.0.0.1:5000/team",
+			want:   Credential{Username: "alice", Password: testPassword},
+		},
+		{
+			name:   "path-scoped server prefers its own auths entry",
+			config: `{"auths":{"127.0.0.1:5000/team":{"username":"team","password":"t"},"127.0.0.1:5000":{"username":"host","password":"h"}}}`,
+			server: "127.0.0.1:5000/team",
+			want:   Credential{Username: "team", Password: "t"},
+		},
+		{
+			name:   "path-scoped server falls back to the host entry",
+			config: `{"auths":{"127.0.0.1:5000":{"username":"host","password":"h"}}}`,
+			server: "127.0.0.1:5000/team",
+			want:   Credential{Username: "host", Password: "h"},
+		},
+		{
 			name:     "missing server entry",
 			config:   `{"auths":{"other:1":{"auth":"` + plain + `"}}}`,
 			server:   "127.0.0.1:5000",

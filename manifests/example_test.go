@@ -33,3 +33,35 @@ func ExampleGenerate() {
 	// Deployment
 	// serve --addr=:5000 --data-dir=/var/lib/registry --htpasswd=/etc/registry-kit/auth/htpasswd --metrics-addr=:5001 --http-secret-file=/etc/registry-kit/http-secret/secret
 }
+
+// Validate reports every problem at once, each naming the flag that sets the field.
+func ExampleOptions_Validate() {
+	err := manifests.Options{Replicas: 2, ServiceType: "NodePort", NodePort: 80, ExternalSecrets: true}.Validate()
+	fmt.Println(err)
+	// Output:
+	// --replicas 2: a ReadWriteOnce volume attaches to one node, so only one registry pod can use it; use --replicas 1, --access-mode ReadWriteMany with a storage class that supports it, or object storage
+	// --node-port 80: must be in the node port range 30000-32767
+}
+
+// Files renders a kustomize directory: one file per object and a kustomization.yaml listing them in apply order.
+func ExampleSet_Files() {
+	set, err := manifests.Generate(manifests.Options{ExternalSecrets: true})
+	if err != nil {
+		fmt.Println(err)
+		return
+	}
+	files, err := set.Files()
+	if err != nil {
+		fmt.Println(err)
+		return
+	}
+	for _, f := range files {
+		fmt.Println(f.Name)
+	}
+	// Output:
+	// namespace-docker-registry.yaml
+	// persistentvolumeclaim-registry.yaml
+	// service-registry.yaml
+	// deployment-registry.yaml
+	// kustomization.yaml
+}

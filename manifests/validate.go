@@ -36,11 +36,9 @@ func (o Options) Validate() error {
 	}
 
 	addAll("--namespace", o.Namespace, validation.IsDNS1123Label(o.Namespace))
-	// The Service is named after Name, and Service names are DNS-1035 labels; "-http-secret" is the longest suffix.
+	// The Service is named after Name, and Service names are DNS-1035 labels (at most 63 characters, so the
+	// Secret names with their suffixes stay valid subdomains too).
 	addAll("--name", o.Name, validation.IsDNS1035Label(o.Name))
-	if len(o.Name)+len("-http-secret") > validation.DNS1123SubdomainMaxLength {
-		add("--name", fmt.Sprintf("%q", o.Name), "is too long")
-	}
 	if _, err := reference.ParseNormalizedNamed(o.Image); err != nil {
 		add("--image", fmt.Sprintf("%q", o.Image), fmt.Sprintf("is not a valid image reference: %v", err))
 	}

@@ -3,7 +3,6 @@ package registry
 import (
 	"bytes"
 	"context"
-	"crypto/sha256"
 	"fmt"
 	"io"
 	"log/slog"
@@ -163,7 +162,7 @@ func TestShutdownLetsUploadFinish(t *testing.T) {
 
 	// Stop only once distribution is handling the PATCH: before that, the request could still race the closing of an
 	// idle keep-alive connection, which is a client retry matter, not an in-flight upload.
-	for deadline := time.Now().Add(10 * time.Second); !patchInFlight(ts.logs.String()); time.Sleep(20 * time.Millisecond) {
+	for deadline := time.Now().Add(10 * time.Second); !inFlight(ts.logs.String(), "PATCH"); time.Sleep(20 * time.Millisecond) {
 		if time.Now().After(deadline) {
 			t.Fatal("the PATCH never reached the handler")
 		}
@@ -197,17 +196,30 @@ func TestShutdownGraceExceeded(t *testing.T) {
 	cfg := testConfig(t)
 	cfg.ShutdownGrace = 200 * time.Millisecond
 	ts := startServer(t, cfg)
+	req, _ := http.NewRequest(http.MethodPost, ts.url+"/v2/up/blobs/uploads/", nil)
+	req.SetBasicAuth(AdminUser, ts.password)
+	resp, err := http.DefaultClient.Do(req)
+	if err != nil {
+		t.Fatal(err)
+	}
+	resp.Body.Close()
 	pr, pw := io.Pipe()
 	defer pw.Close()
 	go func() {
-		req, _ := http.NewRequest(http.MethodPost, ts.url+"/v2/up/blobs/uploads/?digest=sha256:"+fmt.Sprintf("%x", sha256.Sum256(nil)), pr)
+		req, _ := http.NewRequest(http.MethodPatch, resp.Header.Get("Location"), pr)
 		req.SetBasicAuth(AdminUser, ts.password)
+		req.Header.Set("Content-Type", "application/octet-stream")
 		if resp, err := http.DefaultClient.Do(req); err == nil {
 			resp.Body.Close()
 		}
 	}()
-	pw.Write([]byte("x")) // the request is now in flight and never finishes
-	err := ts.stop()
+	pw.Write([]byte("x")) // the request never finishes
+	for deadline := time.Now().Add(10 * time.Second); !inFlight(ts.logs.String(), "PATCH"); time.Sleep(20 * time.Millisecond) {
+		if time.Now().After(deadline) {
+			t.Fatal("the PATCH never reached the handler")
+		}
+	}
+	err = ts.stop()
 	if err == nil || !strings.Contains(err.Error(), "in-flight requests did not finish within shutdown-grace 200ms") {
 		t.Fatalf("Run = %v, want the grace period error", err)
 	}
@@ -270,9 +282,10 @@ func Example() {
 	// shutdown: <nil>
 }
 
-func patchInFlight(logs string) bool {
+// inFlight reports whether distribution has authorized a request with this method, so its handler is running.
+func inFlight(logs, method string) bool {
 	for _, l := range strings.Split(logs, "\n") {
-		if strings.Contains(l, `msg="authorized request"`) && strings.Contains(l, "http.request.method=PATCH") {
+		if strings.Contains(l, `msg="authorized request"`) && strings.Contains(l, "http.request.method="+method) {
 			return true
 		}
 	}

@@ -97,7 +97,7 @@ func New(cfg Config, opts ...Option) (_ *Server, err error) {
 	if err := buildApp(s, dc); err != nil {
 		return nil, err
 	}
-	var h http.Handler = s.app
+	var h http.Handler = newBlobFastPath(cfg.DataDir, s.ac, s.app)
 	h = healthRoutes(newStorageProbe(cfg.DataDir), h)
 	if level <= slog.LevelDebug {
 		h = accessLog(o.logger, h)

@@ -1,0 +1,157 @@
+package registry
+
+import (
+	"io"
+	"net/http"
+	"net/http/httptest"
+	"strings"
+	"testing"
+
+	"github.com/google/go-cmp/cmp"
+	"github.com/google/go-containerregistry/pkg/name"
+	"github.com/google/go-containerregistry/pkg/v1/random"
+	"github.com/google/go-containerregistry/pkg/v1/remote"
+)
+
+type capturedResponse struct {
+	Status int
+	Header http.Header
+	Body   string
+}
+
+func capture(t *testing.T, base string, method, path string, header http.Header) capturedResponse {
+	t.Helper()
+	req, _ := http.NewRequest(method, base+path, nil)
+	for k, v := range header {
+		req.Header[k] = v
+	}
+	resp, err := http.DefaultClient.Do(req)
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer resp.Body.Close()
+	b, err := io.ReadAll(resp.Body)
+	if err != nil {
+		t.Fatal(err)
+	}
+	resp.Header.Del("Date")
+	return capturedResponse{Status: resp.StatusCode, Header: resp.Header, Body: string(b)}
+}
+
+func TestBlobFastPathMatchesDistribution(t *testing.T) {
+	ts := startServer(t, testConfig(t))
+	img, err := random.Image(3000, 1)
+	if err != nil {
+		t.Fatal(err)
+	}
+	ref, _ := name.ParseReference(ts.Addr().String()+"/team/app:v1", name.Insecure)
+	if err := remote.Write(ref, img, remote.WithAuth(ts.auth())); err != nil {
+		t.Fatal(err)
+	}
+	other, err := random.Image(2000, 1)
+	if err != nil {
+		t.Fatal(err)
+	}
+	otherRef, _ := name.ParseReference(ts.Addr().String()+"/other/repo:v1", name.Insecure)
+	if err := remote.Write(otherRef, other, remote.WithAuth(ts.auth())); err != nil {
+		t.Fatal(err)
+	}
+	layers, _ := img.Layers()
+	layer, _ := layers[0].Digest()
+	otherLayers, _ := other.Layers()
+	otherLayer, _ := otherLayers[0].Digest()
+
+	// distribution alone, and the fast path with a fall-through that records it was needed.
+	dist := httptest.NewServer(ts.app)
+	defer dist.Close()
+	fellThrough := false
+	fast := httptest.NewServer(newBlobFastPath(ts.cfg.DataDir, ts.ac, http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) {
+		fellThrough = true
+		ts.app.ServeHTTP(w, r)
+	})))
+	defer fast.Close()
+
+	creds := func(user, pass string, extra ...string) http.Header {
+		req, _ := http.NewRequest(http.MethodGet, "/", nil)
+		req.SetBasicAuth(user, pass)
+		h := http.Header{"Authorization": req.Header["Authorization"]}
+		for i := 0; i+1 < len(extra); i += 2 {
+			h.Set(extra[i], extra[i+1])
+		}
+		return h
+	}
+	admin := func(extra ...string) http.Header { return creds(AdminUser, ts.password, extra...) }
+	blob := "/v2/team/app/blobs/" + layer.String()
+	tests := []struct {
+		name     string
+		method   string
+		path     string
+		header   http.Header
+		wantFast bool
+		status   int
+	}{
+		{name: "full", method: http.MethodGet, path: blob, header: admin(), wantFast: true, status: 200},
+		{name: "head", method: http.MethodHead, path: blob, header: admin(), wantFast: true, status: 200},
+		{name: "range", method: http.MethodGet, path: blob, header: admin("Range", "bytes=10-99"), wantFast: true, status: 206},
+		{name: "suffix range", method: http.MethodGet, path: blob, header: admin("Range", "bytes=-5"), wantFast: true, status: 206},
+		{name: "unsatisfiable range", method: http.MethodGet, path: blob, header: admin("Range", "bytes=999999-"), wantFast: true, status: 416},
+		{name: "if-none-match", method: http.MethodGet, path: blob, header: admin("If-None-Match", `"`+layer.String()+`"`), wantFast: true, status: 304},
+		{name: "unlinked in this repository", method: http.MethodGet, path: "/v2/team/app/blobs/" + otherLayer.String(), header: admin(), status: 404},
+		{name: "unknown digest", method: http.MethodGet, path: "/v2/team/app/blobs/sha256:" + strings.Repeat("a", 64), header: admin(), status: 404},
+		{name: "bad digest", method: http.MethodGet, path: "/v2/team/app/blobs/sha256:xyz", header: admin(), status: 400},
+		{name: "anonymous", method: http.MethodGet, path: blob, header: http.Header{}, status: 401},
+		{name: "wrong password", method: http.MethodGet, path: blob, header: creds(AdminUser, "wrong"), status: 401},
+		// distribution's router cleans the path and redirects to /v2/other/repo/...; the fast path leaves it to it.
+		{name: "traversal", method: http.MethodGet, path: "/v2/team/../other/repo/blobs/" + otherLayer.String(), header: admin(), status: 200},
+	}
+	for _, tt := range tests {
+		t.Run(tt.name, func(t *testing.T) {
+			want := capture(t, dist.URL, tt.method, tt.path, tt.header)
+			fellThrough = false
+			got := capture(t, fast.URL, tt.method, tt.path, tt.header)
+			if got.Status != tt.status {
+				t.Errorf("status = %d, want %d", got.Status, tt.status)
+			}
+			if diff := cmp.Diff(want, got); diff != "" {
+				t.Errorf("fast path response differs from distribution's (-distribution +fast):\n%s", diff)
+			}
+			if fellThrough == tt.wantFast {
+				t.Errorf("served by the fast path = %v, want %v", !fellThrough, tt.wantFast)
+			}
+		})
+	}
+}
+
+func TestParseBlobPath(t *testing.T) {
+	hex := strings.Repeat("a", 64)
+	tests := []struct {
+		name, path string
+		wantName   string
+		ok         bool
+	}{
+		{name: "simple", path: "/v2/app/blobs/sha256:" + hex, wantName: "app", ok: true},
+		{name: "nested", path: "/v2/team/sub/app-x_y.z/blobs/sha256:" + hex, wantName: "team/sub/app-x_y.z", ok: true},
+		{name: "blobs in name", path: "/v2/blobs/blobs/sha256:" + hex, wantName: "blobs", ok: true},
+		{name: "dotdot", path: "/v2/a/../b/blobs/sha256:" + hex},
+		{name: "dot component", path: "/v2/a/./b/blobs/sha256:" + hex},
+		{name: "leading dot", path: "/v2/.a/blobs/sha256:" + hex},
+		{name: "empty component", path: "/v2/a//b/blobs/sha256:" + hex},
+		{name: "upper case", path: "/v2/App/blobs/sha256:" + hex},
+		{name: "domain with port", path: "/v2/localhost:5000/a/blobs/sha256:" + hex},
+		{name: "short digest", path: "/v2/a/blobs/sha256:abc"},
+		{name: "upper hex", path: "/v2/a/blobs/sha256:" + strings.Repeat("A", 64)},
+		{name: "digest traversal", path: "/v2/a/blobs/sha256:../../" + hex[6:]},
+		{name: "unknown algorithm", path: "/v2/a/blobs/md5:" + hex[:32]},
+		{name: "no name", path: "/v2/blobs/sha256:" + hex},
+		{name: "upload route", path: "/v2/a/blobs/uploads/"},
+		{name: "too long", path: "/v2/" + strings.Repeat("a", 256) + "/blobs/sha256:" + hex},
+	}
+	for _, tt := range tests {
+		t.Run(tt.name, func(t *testing.T) {
+			n, _, _, ok := parseBlobPath(tt.path)
+			if ok != tt.ok || n != tt.wantName {
+				t.Errorf("parseBlobPath(%q) = %q, %v; want %q, %v", tt.path, n, ok, tt.wantName, tt.ok)
+			}
+		})
+	}
+}

@@ -180,12 +180,12 @@ func TestDeployNotReady(t *testing.T) {
 		ns := depNamespace(t, cs, "e2e-rk-noimage")
 		class := depUniqueName("e2e-rk-pv")
 		depHostPathPV(t, cs, class, ns, "registry")
-		r := depRun(t, "", "deploy", "-n", ns, "--image", "registry-kit:e2e-does-not-exist", "--node-port", "0",
+		r := depRun(t, "", "deploy", "-n", ns, "--image", "127.0.0.1:1/registry-kit:e2e-missing", "--node-port", "0",
 			"--storage-class", class, "--storage-size", "1Gi", "--timeout", "45s")
 		if r.err == nil {
 			t.Fatalf("deploy with an image the node cannot pull succeeded:\n%s", depRedact(r.out))
 		}
-		for _, w := range []string{"not ready after 45s", `container "registry" is`, "the node cannot pull the registry-kit image", "registry-kit:e2e-does-not-exist"} {
+		for _, w := range []string{"not ready after 45s", `container "registry" is`, "the node cannot pull the registry-kit image", "127.0.0.1:1/registry-kit:e2e-missing"} {
 			if !strings.Contains(r.out, w) {
 				t.Errorf("output lacks %q:\n%s", w, depRedact(r.out))
 			}

@@ -90,7 +90,7 @@ standard error. Every option is checked before anything is written.`,
 	f.StringVar(&o.existingClaim, "existing-claim", "", "use this PersistentVolumeClaim instead of creating one")
 	f.StringVar(&o.serviceType, "service-type", string(corev1.ServiceTypeClusterIP), "ClusterIP, NodePort or LoadBalancer")
 	f.Int32Var(&o.nodePort, "node-port", 0, "fixed node port, 30000-32767 (0 lets the cluster choose)")
-	f.StringToStringVar(&o.requests, "requests", nil, "container resource requests, e.g. cpu=100m,memory=128Mi (default cpu=100m,memory=128Mi with --limits memory=512Mi)")
+	f.StringToStringVar(&o.requests, "requests", nil, "container resource requests, e.g. cpu=250m,memory=256Mi (with neither --requests nor --limits: cpu=100m,memory=128Mi and a memory=512Mi limit)")
 	f.StringToStringVar(&o.limits, "limits", nil, "container resource limits, e.g. memory=512Mi")
 	f.StringVar(&o.tlsSecret, "tls-secret", "", "kubernetes.io/tls Secret the registry serves HTTPS with")
 	f.StringVar(&o.ingressHost, "ingress-host", "", "add an NGINX Ingress for this host (no body-size limit)")

@@ -7,8 +7,15 @@ import (
 	"context"
 	"encoding/json"
 	"errors"
+	"fmt"
+	"net/http/httptest"
+	"net/http/httputil"
+	"net/url"
+	"os"
 	"os/exec"
+	"path/filepath"
 	"slices"
+	"strconv"
 	"strings"
 	"testing"
 	"time"
@@ -21,6 +28,9 @@ import (
 	corev1 "k8s.io/api/core/v1"
 	metav1 "k8s.io/apimachinery/pkg/apis/meta/v1"
 	"k8s.io/apimachinery/pkg/runtime"
+	"k8s.io/apimachinery/pkg/types"
+	"k8s.io/apimachinery/pkg/util/wait"
+	"k8s.io/client-go/kubernetes"
 	"k8s.io/client-go/kubernetes/fake"
 
 	"github.com/registry-kit/registry-kit/deploy/doctor"
@@ -165,4 +175,255 @@ func assertCauses(t *testing.T, r doctorResult, want ...doctor.Cause) {
 	if len(want) == 0 && !strings.Contains(r.text(), "pulls fine") {
 		t.Errorf("a healthy pod is not reported as pulling fine:\n%s", r.text())
 	}
+}
+
+// doctorCertsD writes $CONTAINERD_CERTS_D/<host>/hosts.toml, which the node's containerd reads on every pull, and
+// removes it when the test ends.
+func doctorCertsD(t *testing.T, host, hostsToml string) {
+	t.Helper()
+	dir := filepath.Join(clusterEnv(t).get(t, "CONTAINERD_CERTS_D"), host)
+	if err := os.MkdirAll(dir, 0o755); err != nil {
+		t.Fatal(err)
+	}
+	if err := os.WriteFile(filepath.Join(dir, "hosts.toml"), []byte(hostsToml), 0o644); err != nil {
+		t.Fatal(err)
+	}
+	t.Cleanup(func() { _ = os.RemoveAll(dir) })
+}
+
+// httpsOnly is a hosts.toml telling containerd to speak HTTPS to addr, verifying its certificate with the system
+// roots: a node that was never told the registry is plain HTTP or has its own CA.
+func httpsOnly(addr string) string {
+	return fmt.Sprintf("server = %q\n\n[host.%q]\n  capabilities = [\"pull\", \"resolve\"]\n", "https://"+addr, "https://"+addr)
+}
+
+// proxyTo serves a reverse proxy to the registry at target on a new 127.0.0.1 port, over TLS (httptest's own CA,
+// which no node trusts) or plain HTTP, and returns its host:port.
+func proxyTo(t *testing.T, target string, useTLS bool) string {
+	t.Helper()
+	u, _ := url.Parse("http://" + target)
+	srv := httptest.NewUnstartedServer(httputil.NewSingleHostReverseProxy(u))
+	if useTLS {
+		srv.StartTLS()
+	} else {
+		srv.Start()
+	}
+	t.Cleanup(srv.Close)
+	return srv.Listener.Addr().String()
+}
+
+func doctorClosedPort(t *testing.T) string {
+	t.Helper()
+	return "127.0.0.1:" + strconv.Itoa(freePort(t))
+}
+
+type doctorPodSpec struct {
+	image   string
+	secrets []string
+	sa      string
+}
+
+// doctorPod creates a pod that always pulls spec.image.
+func doctorPod(t *testing.T, cs kubernetes.Interface, ns string, spec doctorPodSpec) string {
+	t.Helper()
+	grace, automount := int64(1), false
+	pod := &corev1.Pod{ObjectMeta: metav1.ObjectMeta{Name: "web"}, Spec: corev1.PodSpec{
+		Containers:                    []corev1.Container{{Name: "app", Image: spec.image, ImagePullPolicy: corev1.PullAlways}},
+		ServiceAccountName:            spec.sa,
+		TerminationGracePeriodSeconds: &grace, AutomountServiceAccountToken: &automount,
+	}}
+	for _, s := range spec.secrets {
+		pod.Spec.ImagePullSecrets = append(pod.Spec.ImagePullSecrets, corev1.LocalObjectReference{Name: s})
+	}
+	if _, err := cs.CoreV1().Pods(ns).Create(context.Background(), pod, metav1.CreateOptions{}); err != nil {
+		t.Fatalf("creating pod in %s: %v", ns, err)
+	}
+	return pod.Name
+}
+
+// waitPullFailure waits until the pod really is in ErrImagePull/ImagePullBackOff and the kubelet's "Failed" event
+// with the pull error exists, and logs that text (the source of testdata/kubelet-events.txt).
+func waitPullFailure(t *testing.T, cs kubernetes.Interface, ns, name string) {
+	t.Helper()
+	waitPodWaitingReason(t, cs, ns, name, "ErrImagePull", "ImagePullBackOff")
+	var msg string
+	err := wait.PollUntilContextTimeout(context.Background(), 500*time.Millisecond, time.Minute, true, func(ctx context.Context) (bool, error) {
+		list, err := cs.CoreV1().Events(ns).List(ctx, metav1.ListOptions{FieldSelector: "involvedObject.name=" + name})
+		if err != nil {
+			return false, nil
+		}
+		for _, e := range list.Items {
+			if e.Reason == "Failed" && strings.Contains(e.Message, "Failed to pull image") {
+				msg = e.Message
+				return true, nil
+			}
+		}
+		return false, nil
+	})
+	if err != nil {
+		t.Fatalf("no kubelet pull-failure event for %s/%s:\n%s", ns, name, describePod(cs, ns, name))
+	}
+	t.Logf("kubelet event (%s): %s", doctor.ClassifyEvent(msg), msg)
+}
+
+func createDoctorSecret(t *testing.T, cs kubernetes.Interface, ns string, s *corev1.Secret) {
+	t.Helper()
+	s = s.DeepCopy()
+	s.Namespace = ns
+	if _, err := cs.CoreV1().Secrets(ns).Create(context.Background(), s, metav1.CreateOptions{}); err != nil {
+		t.Fatalf("creating secret %s/%s: %v", ns, s.Name, err)
+	}
+}
+
+// TestDoctorCluster creates each broken situation for real on the local cluster (the pod really is in
+// ErrImagePull/ImagePullBackOff), runs the registry-kit binary's doctor on it, and checks that doctor names that
+// cause and no other; and one healthy pod that doctor says pulls fine.
+func TestDoctorCluster(t *testing.T) {
+	cs := kubeClient(t)
+	s := startServe(t)
+	trustRegistry(t, s.Addr)
+	pushTestApp(t, s.Addr, s.User, s.Password, "doctor/app")
+	image := s.Addr + "/doctor/app:v1"
+	good := dockerConfigJSONSecret("regcred", s.Addr, s.User, s.Password)
+
+	t.Run("healthy pod pulls fine", func(t *testing.T) {
+		t.Parallel()
+		ns := newNamespace(t)
+		createDoctorSecret(t, cs, ns, good)
+		pod := doctorPod(t, cs, ns, doctorPodSpec{image: image, secrets: []string{"regcred"}})
+		waitPodPhase(t, cs, ns, pod, corev1.PodRunning)
+		assertCauses(t, runDoctorBinary(t, pod, "-n", ns))
+	})
+	t.Run("secret in another namespace", func(t *testing.T) {
+		t.Parallel()
+		ns, other := newNamespace(t), newNamespace(t)
+		createDoctorSecret(t, cs, other, good)
+		pod := doctorPod(t, cs, ns, doctorPodSpec{image: image, secrets: []string{"regcred"}})
+		waitPullFailure(t, cs, ns, pod)
+		r := runDoctorBinary(t, pod, "-n", ns)
+		assertCauses(t, r, doctor.CauseSecretMissing)
+		if !strings.Contains(r.text(), "exists in namespace(s) "+other) {
+			t.Errorf("doctor does not say the secret exists in %s:\n%s", other, r.text())
+		}
+	})
+	t.Run("secret of the wrong type", func(t *testing.T) {
+		t.Parallel()
+		ns := newNamespace(t)
+		opaque := good.DeepCopy()
+		opaque.Type = corev1.SecretTypeOpaque
+		createDoctorSecret(t, cs, ns, opaque)
+		pod := doctorPod(t, cs, ns, doctorPodSpec{image: image, secrets: []string{"regcred"}})
+		waitPullFailure(t, cs, ns, pod)
+		assertCauses(t, runDoctorBinary(t, pod, "-n", ns), doctor.CauseSecretType)
+	})
+	t.Run("dockercfg payload in a dockerconfigjson secret", func(t *testing.T) {
+		t.Parallel()
+		ns := newNamespace(t)
+		bad := good.DeepCopy()
+		var payload struct{ Auths map[string]json.RawMessage }
+		_ = json.Unmarshal(good.Data[corev1.DockerConfigJsonKey], &payload)
+		bad.Data[corev1.DockerConfigJsonKey], _ = json.Marshal(payload.Auths) // no "auths" wrapper: valid JSON the API accepts
+		createDoctorSecret(t, cs, ns, bad)
+		pod := doctorPod(t, cs, ns, doctorPodSpec{image: image, secrets: []string{"regcred"}})
+		waitPullFailure(t, cs, ns, pod)
+		assertCauses(t, runDoctorBinary(t, pod, "-n", ns), doctor.CauseSecretMalformed)
+	})
+	t.Run("docker hub server given by mistake", func(t *testing.T) {
+		t.Parallel()
+		ns := newNamespace(t)
+		createDoctorSecret(t, cs, ns, dockerConfigJSONSecret("regcred", "https://index.docker.io/v1/", s.User, s.Password))
+		pod := doctorPod(t, cs, ns, doctorPodSpec{image: image, secrets: []string{"regcred"}})
+		waitPullFailure(t, cs, ns, pod)
+		r := runDoctorBinary(t, pod, "-n", ns)
+		assertCauses(t, r, doctor.CauseNoCredentials)
+		if !strings.Contains(r.text(), "--server "+s.Addr) {
+			t.Errorf("the fix does not name the registry host:\n%s", r.text())
+		}
+	})
+	t.Run("wrong password", func(t *testing.T) {
+		t.Parallel()
+		ns := newNamespace(t)
+		createDoctorSecret(t, cs, ns, dockerConfigJSONSecret("regcred", s.Addr, s.User, "not-"+s.Password))
+		pod := doctorPod(t, cs, ns, doctorPodSpec{image: image, secrets: []string{"regcred"}})
+		waitPullFailure(t, cs, ns, pod)
+		r := runDoctorBinary(t, pod, "-n", ns)
+		assertCauses(t, r, doctor.CauseCredentialsRejected)
+		if strings.Contains(r.out, s.Password) {
+			t.Error("doctor printed the password")
+		}
+	})
+	t.Run("tag not found", func(t *testing.T) {
+		t.Parallel()
+		ns := newNamespace(t)
+		createDoctorSecret(t, cs, ns, good)
+		pod := doctorPod(t, cs, ns, doctorPodSpec{image: s.Addr + "/doctor/app:nope", secrets: []string{"regcred"}})
+		waitPullFailure(t, cs, ns, pod)
+		assertCauses(t, runDoctorBinary(t, pod, "-n", ns), doctor.CauseImageNotFound)
+	})
+	t.Run("no registry host", func(t *testing.T) {
+		t.Parallel()
+		// Docker Hub is unreachable here; point the node's docker.io at a closed loopback port so the kubelet's
+		// attempt fails without leaving the machine.
+		doctorCertsD(t, "docker.io", fmt.Sprintf("server = %q\n", "http://"+doctorClosedPort(t)))
+		ns := newNamespace(t)
+		createDoctorSecret(t, cs, ns, good)
+		pod := doctorPod(t, cs, ns, doctorPodSpec{image: "doctor/app:v1", secrets: []string{"regcred"}})
+		waitPullFailure(t, cs, ns, pod)
+		assertCauses(t, runDoctorBinary(t, pod, "-n", ns), doctor.CauseNoRegistryHost)
+	})
+	t.Run("serviceaccount patched after the pod was created", func(t *testing.T) {
+		t.Parallel()
+		ns := newNamespace(t)
+		createDoctorSecret(t, cs, ns, good)
+		sa := &corev1.ServiceAccount{ObjectMeta: metav1.ObjectMeta{Name: "builder"}}
+		if _, err := cs.CoreV1().ServiceAccounts(ns).Create(context.Background(), sa, metav1.CreateOptions{}); err != nil {
+			t.Fatal(err)
+		}
+		pod := doctorPod(t, cs, ns, doctorPodSpec{image: image, sa: "builder"})
+		waitPullFailure(t, cs, ns, pod)
+		patch := []byte(`{"imagePullSecrets":[{"name":"regcred"}]}`)
+		if _, err := cs.CoreV1().ServiceAccounts(ns).Patch(context.Background(), "builder", types.MergePatchType, patch, metav1.PatchOptions{}); err != nil {
+			t.Fatal(err)
+		}
+		r := runDoctorBinary(t, pod, "-n", ns)
+		assertCauses(t, r, doctor.CauseServiceAccountDrift)
+		if !strings.Contains(r.text(), "recreate the pod") {
+			t.Errorf("doctor does not say to recreate the pod:\n%s", r.text())
+		}
+	})
+	t.Run("connection refused", func(t *testing.T) {
+		t.Parallel()
+		ns := newNamespace(t)
+		pod := doctorPod(t, cs, ns, doctorPodSpec{image: doctorClosedPort(t) + "/doctor/app:v1"})
+		waitPullFailure(t, cs, ns, pod)
+		assertCauses(t, runDoctorBinary(t, pod, "-n", ns), doctor.CauseConnectionRefused)
+	})
+	t.Run("host does not resolve", func(t *testing.T) {
+		t.Parallel()
+		ns := newNamespace(t)
+		// .onion names are never sent to DNS by Go's resolver (RFC 7686): the lookup fails on the machine itself.
+		pod := doctorPod(t, cs, ns, doctorPodSpec{image: "registry.doctor-e2e.onion:5000/doctor/app:v1"})
+		waitPullFailure(t, cs, ns, pod)
+		assertCauses(t, runDoctorBinary(t, pod, "-n", ns), doctor.CauseDNS)
+	})
+	t.Run("untrusted certificate", func(t *testing.T) {
+		t.Parallel()
+		addr := proxyTo(t, s.Addr, true)
+		doctorCertsD(t, addr, httpsOnly(addr))
+		ns := newNamespace(t)
+		createDoctorSecret(t, cs, ns, dockerConfigJSONSecret("regcred", addr, s.User, s.Password))
+		pod := doctorPod(t, cs, ns, doctorPodSpec{image: addr + "/doctor/app:v1", secrets: []string{"regcred"}})
+		waitPullFailure(t, cs, ns, pod)
+		assertCauses(t, runDoctorBinary(t, pod, "-n", ns), doctor.CauseTLSUntrusted)
+	})
+	t.Run("https expected, http served", func(t *testing.T) {
+		t.Parallel()
+		addr := proxyTo(t, s.Addr, false)
+		doctorCertsD(t, addr, httpsOnly(addr))
+		ns := newNamespace(t)
+		createDoctorSecret(t, cs, ns, dockerConfigJSONSecret("regcred", addr, s.User, s.Password))
+		pod := doctorPod(t, cs, ns, doctorPodSpec{image: addr + "/doctor/app:v1", secrets: []string{"regcred"}})
+		waitPullFailure(t, cs, ns, pod)
+		assertCauses(t, runDoctorBinary(t, pod, "-n", ns), doctor.CauseHTTPServed)
+	})
 }

@@ -70,6 +70,9 @@ func (r *imageRun) checkEvent() {
 		return
 	}
 	words := eventWords[r.ir.EventClass]
+	if h := hostInMessage(r.ir.Event); h != "" && h != r.host {
+		words += fmt.Sprintf(" (the kubelet talked to %s)", h)
+	}
 	found := causesOf(r.ir.Checks)
 	if len(found) == 0 {
 		cause := r.eventCause()

@@ -26,6 +26,7 @@ const (
 
 // imageRun carries one image's diagnosis through its checks.
 type imageRun struct {
+	ctx     context.Context
 	d       *diagnoser
 	f       *podFacts
 	c       corev1.Container
@@ -48,7 +49,7 @@ func (r *imageRun) severity() Status {
 }
 
 func (d *diagnoser) image(ctx context.Context, f *podFacts, c corev1.Container) ImageReport {
-	r := &imageRun{d: d, f: f, c: c, ir: ImageReport{Container: c.Name, Image: c.Image}}
+	r := &imageRun{ctx: ctx, d: d, f: f, c: c, ir: ImageReport{Container: c.Name, Image: c.Image}}
 	r.ir.Pulling, r.ir.Event = pullState(f, c)
 	r.ir.EventClass = ClassifyEvent(r.ir.Event)
 	r.failing = r.ir.Pulling == "failing"
@@ -136,7 +137,7 @@ func (r *imageRun) checkSecrets() {
 			present = append(present, s.name)
 			continue
 		}
-		where, known := r.d.otherNamespaces(context.Background(), ns, s.name)
+		where, known := r.d.otherNamespaces(r.ctx, ns, s.name)
 		msg := fmt.Sprintf("secret %q is not in the pod's namespace %q", s.name, ns)
 		switch {
 		case len(where) > 0:

@@ -6,7 +6,9 @@ import (
 	"os"
 	"path/filepath"
 	"strings"
+	"sync"
 	"testing"
+	"time"
 
 	"github.com/google/go-cmp/cmp"
 	"sigs.k8s.io/yaml"
@@ -146,5 +148,66 @@ func TestServeConfigErrors(t *testing.T) {
 				t.Errorf("error (-want +got):\n%s", diff)
 			}
 		})
+	}
+}
+
+// syncWriter lets the test read stderr while serve writes it.
+type syncWriter struct {
+	mu sync.Mutex
+	b  bytes.Buffer
+}
+
+func (w *syncWriter) Write(p []byte) (int, error) {
+	w.mu.Lock()
+	defer w.mu.Unlock()
+	return w.b.Write(p)
+}
+
+func (w *syncWriter) String() string {
+	w.mu.Lock()
+	defer w.mu.Unlock()
+	return w.b.String()
+}
+
+func TestServeRunsAndStops(t *testing.T) {
+	dir := t.TempDir()
+	var out bytes.Buffer
+	errOut := &syncWriter{}
+	root := NewRootCommand(IOStreams{In: strings.NewReader(""), Out: &out, ErrOut: errOut})
+	root.SetArgs([]string{"serve", "--data-dir", dir, "--addr", "127.0.0.1:0", "--metrics-addr", "", "--log-format", "json"})
+	ctx, cancel := context.WithCancel(context.Background())
+	defer cancel()
+	done := make(chan error, 1)
+	go func() { done <- root.ExecuteContext(ctx) }()
+
+	deadline := time.Now().Add(20 * time.Second)
+	for !strings.Contains(errOut.String(), `"msg":"registry serving"`) {
+		if time.Now().After(deadline) {
+			t.Fatalf("serve did not start; stderr:\n%s", errOut.String())
+		}
+		time.Sleep(50 * time.Millisecond)
+	}
+	pw, err := os.ReadFile(filepath.Join(dir, "admin-password"))
+	if err != nil {
+		t.Fatal(err)
+	}
+	stderr := errOut.String()
+	if !strings.Contains(stderr, "-u admin --password-stdin < "+filepath.Join(dir, "admin-password")) {
+		t.Errorf("stderr lacks the docker login line:\n%s", stderr)
+	}
+	if strings.Contains(stderr, strings.TrimSpace(string(pw))) {
+		t.Error("the admin password was printed")
+	}
+	cancel()
+	select {
+	case err := <-done:
+		if err != nil {
+			t.Fatalf("serve after cancel: %v", err)
+		}
+	case <-time.After(30 * time.Second):
+		t.Fatal("serve did not stop after its context was cancelled")
+	}
+	if !strings.Contains(errOut.String(), `"msg":"shut down cleanly"`) {
+		t.Errorf("no clean shutdown logged:\n%s", errOut.String())
 	}
 }

@@ -84,6 +84,12 @@ func (logrusHook) Fire(e *logrus.Entry) error {
 		strings.HasSuffix(e.Message, auth.ErrInvalidCredential.Error()) {
 		level = slog.LevelDebug // a request without credentials: the first half of every login, not a problem
 	}
+	if e.Message == "response completed with error" {
+		// Client errors (a HEAD for a blob not pushed yet is part of every push) are request outcomes, not faults.
+		if status, ok := e.Data["http.response.status"].(int); ok && status < 500 {
+			level = slog.LevelDebug
+		}
+	}
 	ctx := context.Background()
 	if !logger.Enabled(ctx, level) {
 		return nil

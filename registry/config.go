@@ -256,8 +256,10 @@ func readSecretFile(path string) (string, error) {
 
 // FallbackDataDir returns where a user who cannot write DefaultDataDir keeps data: $XDG_DATA_HOME/registry-kit or
 // ~/.local/share/registry-kit. ok is false when DefaultDataDir is usable and no fallback is needed.
-func FallbackDataDir() (dir string, ok bool) {
-	if checkWritableDir(DefaultDataDir) == nil {
+func FallbackDataDir() (dir string, ok bool) { return fallbackDataDir(DefaultDataDir) }
+
+func fallbackDataDir(preferred string) (string, bool) {
+	if checkWritableDir(preferred) == nil {
 		return "", false
 	}
 	if x := os.Getenv("XDG_DATA_HOME"); x != "" {

@@ -151,3 +151,31 @@ type fakeAddr string
 
 func (a fakeAddr) Network() string { return "tcp" }
 func (a fakeAddr) String() string  { return string(a) }
+
+func TestFallbackDataDir(t *testing.T) {
+	dir := t.TempDir()
+	file := filepath.Join(dir, "file")
+	if err := os.WriteFile(file, nil, 0o600); err != nil {
+		t.Fatal(err)
+	}
+	unwritable := filepath.Join(file, "registry") // under a regular file: not writable, even for root
+	tests := []struct {
+		name, preferred, xdg, home string
+		want                       string
+		wantOK                     bool
+	}{
+		{name: "preferred usable", preferred: filepath.Join(dir, "data"), xdg: "/xdg"},
+		{name: "xdg", preferred: unwritable, xdg: "/xdg", want: "/xdg/registry-kit", wantOK: true},
+		{name: "home", preferred: unwritable, home: "/home/u", want: "/home/u/.local/share/registry-kit", wantOK: true},
+	}
+	for _, tt := range tests {
+		t.Run(tt.name, func(t *testing.T) {
+			t.Setenv("XDG_DATA_HOME", tt.xdg)
+			t.Setenv("HOME", tt.home)
+			got, ok := fallbackDataDir(tt.preferred)
+			if got != tt.want || ok != tt.wantOK {
+				t.Errorf("fallbackDataDir(%s) = %q, %v; want %q, %v", tt.preferred, got, ok, tt.want, tt.wantOK)
+			}
+		})
+	}
+}

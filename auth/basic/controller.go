@@ -260,8 +260,7 @@ const (
 
 // check runs bcrypt for a credential the cache did not know, within the failure budgets of addr and user.
 func (c *Controller) check(ctx context.Context, st *fileState, user, password, addr string) outcome {
-	addrKey, userKey := addr, user
-	isThrottled, suspect := c.budget(addrKey, userKey)
+	isThrottled, suspect := c.budget(addr, user)
 	if isThrottled {
 		c.delayLikeBcrypt(ctx)
 		return throttled
@@ -272,7 +271,7 @@ func (c *Controller) check(ctx context.Context, st *fileState, user, password, a
 		}
 		defer c.lane.release()
 		// The budget may have been spent by the requests ahead in the lane.
-		if isThrottled, _ = c.budget(addrKey, userKey); isThrottled {
+		if isThrottled, _ = c.budget(addr, user); isThrottled {
 			return throttled
 		}
 	}
@@ -283,22 +282,22 @@ func (c *Controller) check(ctx context.Context, st *fileState, user, password, a
 		return verified
 	}
 	now := time.Now()
-	addrNow, userNow := c.addrs.fail(addrKey, now), c.users.fail(userKey, now)
-	c.log.Info("authentication failed", "user", user, "client", addr)
+	addrNow, userNow := c.addrs.fail(addr, now), c.users.fail(user, now)
+	c.log.Info("authentication failed", "user", logName(user), "client", addr)
 	if addrNow {
 		c.log.Warn("throttling authentication failures from client", "client", addr)
 	}
 	if userNow {
-		c.log.Warn("throttling authentication failures for user", "user", user)
+		c.log.Warn("throttling authentication failures for user", "user", logName(user))
 	}
 	return rejected
 }
 
 // budget reports whether the address or user has no failures left, and whether either has any failure on record.
-func (c *Controller) budget(addrKey, userKey string) (throttled, suspect bool) {
+func (c *Controller) budget(addr, user string) (throttled, suspect bool) {
 	now := time.Now()
-	aThrottled, aSuspect := c.addrs.state(addrKey, now)
-	uThrottled, uSuspect := c.users.state(userKey, now)
+	aThrottled, aSuspect := c.addrs.state(addr, now)
+	uThrottled, uSuspect := c.users.state(user, now)
 	return aThrottled || uThrottled, aSuspect || uSuspect
 }
 
@@ -319,7 +318,17 @@ func (c *Controller) delayLikeBcrypt(ctx context.Context) {
 	}
 }
 
-// clientAddr is the request's peer address without the port.
+// logName bounds a client-supplied user name for logging.
+func logName(user string) string {
+	const maxLen = 128
+	if len(user) > maxLen {
+		return user[:maxLen] + "..."
+	}
+	return user
+}
+
+// clientAddr is the request's peer address without the port. X-Forwarded-For is ignored because any client can set
+// it: behind a reverse proxy, all clients share the proxy's failure budget (logged-in clients are unaffected).
 func clientAddr(r *http.Request) string {
 	if host, _, err := net.SplitHostPort(r.RemoteAddr); err == nil {
 		return host

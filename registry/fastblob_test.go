@@ -1,16 +1,21 @@
 package registry
 
 import (
+	"context"
 	"io"
 	"net/http"
 	"net/http/httptest"
+	"os"
+	"path/filepath"
 	"strings"
 	"testing"
 
 	"github.com/google/go-cmp/cmp"
+	"github.com/google/go-containerregistry/pkg/authn"
 	"github.com/google/go-containerregistry/pkg/name"
 	"github.com/google/go-containerregistry/pkg/v1/random"
 	"github.com/google/go-containerregistry/pkg/v1/remote"
+	"github.com/google/go-containerregistry/pkg/v1/types"
 )
 
 type capturedResponse struct {
@@ -151,6 +156,63 @@ func TestParseBlobPath(t *testing.T) {
 			n, _, _, ok := parseBlobPath(tt.path)
 			if ok != tt.ok || n != tt.wantName {
 				t.Errorf("parseBlobPath(%q) = %q, %v; want %q, %v", tt.path, n, ok, tt.wantName, tt.ok)
+			}
+		})
+	}
+}
+
+// BenchmarkBlobGet compares, in one run, a blob download through distribution alone, through the fast path, and
+// from a plain http.FileServer serving the same data file: go test ./registry -run '^$' -bench BlobGet
+func BenchmarkBlobGet(b *testing.B) {
+	cfg := DefaultConfig()
+	cfg.Addr, cfg.MetricsAddr, cfg.DataDir, cfg.LogLevel = "127.0.0.1:0", "", b.TempDir(), "info"
+	srv, err := New(cfg)
+	if err != nil {
+		b.Fatal(err)
+	}
+	ctx, cancel := context.WithCancel(context.Background())
+	done := make(chan error, 1)
+	go func() { done <- srv.Run(ctx) }()
+	defer func() { cancel(); <-done }()
+	pw, _ := os.ReadFile(filepath.Join(cfg.DataDir, AdminPasswordFile))
+	a := &authn.Basic{Username: AdminUser, Password: strings.TrimSpace(string(pw))}
+
+	layer, err := random.Layer(64<<20, types.OCIUncompressedLayer)
+	if err != nil {
+		b.Fatal(err)
+	}
+	repo, _ := name.NewRepository(srv.Addr().String()+"/bench/blob", name.Insecure)
+	if err := remote.WriteLayer(repo, layer, remote.WithAuth(a)); err != nil {
+		b.Fatal(err)
+	}
+	dgst, _ := layer.Digest()
+	size, _ := layer.Size()
+	path := "/v2/bench/blob/blobs/" + dgst.String()
+	dataDir := filepath.Join(cfg.DataDir, "docker/registry/v2/blobs/sha256", dgst.Hex[:2], dgst.Hex)
+
+	dist := httptest.NewServer(srv.app)
+	defer dist.Close()
+	files := httptest.NewServer(http.FileServer(http.Dir(dataDir)))
+	defer files.Close()
+	for _, bc := range []struct{ name, url string }{
+		{"distribution", dist.URL + path},
+		{"fastpath", "http://" + srv.Addr().String() + path},
+		{"fileserver", files.URL + "/data"},
+	} {
+		b.Run(bc.name, func(b *testing.B) {
+			b.SetBytes(size)
+			for b.Loop() {
+				req, _ := http.NewRequest(http.MethodGet, bc.url, nil)
+				req.SetBasicAuth(a.Username, a.Password)
+				resp, err := http.DefaultClient.Do(req)
+				if err != nil {
+					b.Fatal(err)
+				}
+				n, _ := io.Copy(io.Discard, resp.Body)
+				resp.Body.Close()
+				if resp.StatusCode != http.StatusOK || n != size {
+					b.Fatalf("GET %s: %d, %d bytes", bc.url, resp.StatusCode, n)
+				}
 			}
 		})
 	}

@@ -17,6 +17,7 @@ import (
 	"github.com/google/go-containerregistry/pkg/name"
 	"github.com/google/go-containerregistry/pkg/v1/random"
 	"github.com/google/go-containerregistry/pkg/v1/remote"
+	"github.com/google/go-containerregistry/pkg/v1/tarball"
 )
 
 // htpRun runs a program with stdin and returns its combined output and error. Output is only shown by callers
@@ -244,5 +245,99 @@ func TestHtpasswdLiveReload(t *testing.T) {
 		if strings.Contains(s.Output(), secret) {
 			t.Error("the server's log contains a password or hash")
 		}
+	}
+}
+
+// TestHtpasswdLiveReloadDocker logs in, pushes and pulls with a private Docker engine while a user is added and then
+// removed from the htpasswd file of a running `registry-kit serve`.
+func TestHtpasswdLiveReloadDocker(t *testing.T) {
+	dockerBin := needTool(t, "docker")
+	needTool(t, "dockerd")
+	rk := binary(t)
+	file := filepath.Join(t.TempDir(), "htpasswd")
+	if out, err := htpRun(t, "alice-pw\n", rk, "htpasswd", "add", "--file", file, "--user", "alice", "--password-stdin"); err != nil {
+		t.Fatalf("htpasswd add alice: %v: %s", err, out)
+	}
+	s := startServe(t, "--htpasswd", file)
+	dir := startDaemon(t, "dockerd.sh")
+	env := append(os.Environ(), "DOCKER_HOST=unix://"+filepath.Join(dir, "docker.sock"), "DOCKER_CONFIG="+t.TempDir())
+	docker := func(stdin string, args ...string) (string, error) {
+		t.Helper()
+		ctx, cancel := context.WithTimeout(context.Background(), 2*time.Minute)
+		defer cancel()
+		cmd := exec.CommandContext(ctx, dockerBin, args...)
+		cmd.Env = env
+		cmd.Stdin = strings.NewReader(stdin)
+		out, err := cmd.CombinedOutput()
+		return string(out), err
+	}
+	login := func() (string, error) {
+		return docker("frank-pw", "login", "--username", "frank", "--password-stdin", s.Addr)
+	}
+
+	if out, err := login(); err == nil || !strings.Contains(out, "401 Unauthorized") {
+		t.Fatalf("docker login as frank before he exists: err %v, output %q", err, out)
+	}
+	if out, err := htpRun(t, "frank-pw\n", rk, "htpasswd", "add", "--file", file, "--user", "frank", "--password-stdin"); err != nil {
+		t.Fatalf("htpasswd add frank: %v: %s", err, out)
+	}
+	deadline := time.Now().Add(10 * time.Second)
+	for {
+		out, err := login()
+		if err == nil {
+			break
+		}
+		if time.Now().After(deadline) {
+			t.Fatalf("docker login as frank within 10s of adding him: %v: %s", err, out)
+		}
+		time.Sleep(300 * time.Millisecond)
+	}
+
+	// Push and pull as frank.
+	img, err := random.Image(2048, 2)
+	if err != nil {
+		t.Fatal(err)
+	}
+	ref := s.Addr + "/frank/app:v1"
+	tag, err := name.NewTag(ref, name.Insecure)
+	if err != nil {
+		t.Fatal(err)
+	}
+	tar := filepath.Join(t.TempDir(), "img.tar")
+	if err := tarball.WriteToFile(tar, tag, img); err != nil {
+		t.Fatal(err)
+	}
+	for _, args := range [][]string{{"load", "--input", tar}, {"push", ref}, {"rmi", ref}, {"pull", ref}} {
+		if out, err := docker("", args...); err != nil {
+			t.Fatalf("docker %s as frank: %v: %s", args[0], err, out)
+		}
+	}
+
+	// Remove frank: docker's stored login stops working.
+	if out, err := htpRun(t, "", rk, "htpasswd", "delete", "--file", file, "--user", "frank"); err != nil {
+		t.Fatalf("htpasswd delete frank: %v: %s", err, out)
+	}
+	if out, err := docker("", "rmi", ref); err != nil {
+		t.Fatalf("docker rmi: %v: %s", err, out)
+	}
+	deadline = time.Now().Add(10 * time.Second)
+	for {
+		out, err := docker("", "pull", ref)
+		if err != nil {
+			if !strings.Contains(strings.ToLower(out), "unauthorized") && !strings.Contains(out, "no basic auth credentials") {
+				t.Errorf("docker pull after frank was deleted failed, but not for authentication: %s", out)
+			}
+			break
+		}
+		if time.Now().After(deadline) {
+			t.Fatal("docker pull with deleted frank's stored login still succeeds 10s after the delete")
+		}
+		if out, err := docker("", "rmi", ref); err != nil {
+			t.Fatalf("docker rmi: %v: %s", err, out)
+		}
+		time.Sleep(300 * time.Millisecond)
+	}
+	if out, err := login(); err == nil || !strings.Contains(out, "401 Unauthorized") {
+		t.Errorf("docker login as deleted frank: err %v, output %q", err, out)
 	}
 }

@@ -11,6 +11,7 @@ import (
 	"net"
 	"net/http"
 	"os"
+	"path/filepath"
 	"sync"
 	"time"
 
@@ -58,6 +59,9 @@ func New(cfg Config, opts ...Option) (_ *Server, err error) {
 		return nil, err
 	}
 	level, _ := ParseLogLevel(cfg.LogLevel)
+	if abs, err := filepath.Abs(cfg.DataDir); err == nil {
+		cfg.DataDir = abs // the storage driver and the fast path need one unambiguous root
+	}
 	s := &Server{cfg: cfg, logger: o.logger}
 	defer func() {
 		if err != nil {

@@ -40,6 +40,9 @@ type Options struct {
 	PollInterval time.Duration // how often the file is stat'ed besides fsnotify events; default 2s
 	AddrLimit    Limit         // failures per client address; default 20 at once, one more per second
 	UserLimit    Limit         // failures per user name; default 10 at once, one more every 2s
+	// GlobalLimit is the failure budget of all clients together; while it is spent (a flood from many addresses),
+	// every bcrypt verification goes through the failure lane. Default 50 at once, one more every 100ms.
+	GlobalLimit Limit
 	// FailureLane is how many bcrypt verifications of clients or users with recent failures may run at once;
 	// default half the CPUs, at least 1.
 	FailureLane int
@@ -66,6 +69,9 @@ func (o *Options) defaults() {
 	if o.UserLimit == (Limit{}) {
 		o.UserLimit = Limit{Burst: 10, Every: 2 * time.Second}
 	}
+	if o.GlobalLimit == (Limit{}) {
+		o.GlobalLimit = Limit{Burst: 50, Every: 100 * time.Millisecond}
+	}
 	if o.FailureLane == 0 {
 		o.FailureLane = max(1, runtime.GOMAXPROCS(0)/2)
 	}
@@ -83,7 +89,7 @@ func (o Options) Validate() error {
 	if o.CacheSize < 0 || o.CacheTTL < 0 || o.PollInterval < 0 || o.FailureLane < 0 {
 		errs = append(errs, errors.New("cache size, cache TTL, poll interval and failure lane must not be negative"))
 	}
-	for _, l := range []Limit{o.AddrLimit, o.UserLimit} {
+	for _, l := range []Limit{o.AddrLimit, o.UserLimit, o.GlobalLimit} {
 		if l != (Limit{}) && (l.Burst < 1 || l.Every <= 0) {
 			errs = append(errs, errors.New("failure limits need a burst of at least 1 and a positive interval"))
 			break
@@ -100,6 +106,7 @@ type Controller struct {
 	cache   *credCache
 	addrs   *limiter
 	users   *limiter
+	global  *limiter
 	lane    semaphore
 
 	// verify checks a password with bcrypt; tests replace it to count calls.
@@ -147,6 +154,7 @@ func New(opts Options) (*Controller, error) {
 		cache:   cache,
 		addrs:   newLimiter(opts.AddrLimit, 10000),
 		users:   newLimiter(opts.UserLimit, 10000),
+		global:  newLimiter(opts.GlobalLimit, 1),
 		lane:    make(semaphore, opts.FailureLane),
 		verify:  (*htpasswd.File).Verify,
 		done:    make(chan struct{}),
@@ -283,6 +291,9 @@ func (c *Controller) check(ctx context.Context, st *fileState, user, password, a
 	}
 	now := time.Now()
 	addrNow, userNow := c.addrs.fail(addr, now), c.users.fail(user, now)
+	if c.global.fail(globalKey, now) {
+		c.log.Warn("authentication failures from many clients: all password checks now share the failure lane")
+	}
 	c.log.Info("authentication failed", "user", logName(user), "client", addr)
 	if addrNow {
 		c.log.Warn("throttling authentication failures from client", "client", addr)
@@ -293,12 +304,17 @@ func (c *Controller) check(ctx context.Context, st *fileState, user, password, a
 	return rejected
 }
 
-// budget reports whether the address or user has no failures left, and whether either has any failure on record.
+// globalKey is the single key of the global failure limiter.
+const globalKey = "*"
+
+// budget reports whether the address or user has no failures left, and whether the request is suspect: either has
+// a failure on record, or the global failure budget is spent.
 func (c *Controller) budget(addr, user string) (throttled, suspect bool) {
 	now := time.Now()
 	aThrottled, aSuspect := c.addrs.state(addr, now)
 	uThrottled, uSuspect := c.users.state(user, now)
-	return aThrottled || uThrottled, aSuspect || uSuspect
+	flood, _ := c.global.state(globalKey, now)
+	return aThrottled || uThrottled, aSuspect || uSuspect || flood
 }
 
 // recordBcrypt folds one bcrypt duration into the moving average.

@@ -91,6 +91,49 @@ func TestFloodDoesNotBlockGoodClients(t *testing.T) {
 	}
 }
 
+// TestDistributedFloodSharesTheFailureLane sends failures from many addresses for many users, none of which exhausts
+// its own budget: once the global budget is spent, bcrypt of every uncached request runs one at a time.
+func TestDistributedFloodSharesTheFailureLane(t *testing.T) {
+	path := tempPath(t)
+	writeUsers(t, path, map[string]string{"alice": "pw-alice"})
+	c, calls, _ := newTestController(t, Options{Path: path, GlobalLimit: Limit{Burst: 10, Every: time.Hour}, FailureLane: 1})
+	for i := range 10 {
+		if authorized(t, c, fmt.Sprintf("203.0.113.%d", i), fmt.Sprintf("user%d", i), "guess") {
+			t.Fatal("bad credential granted")
+		}
+	}
+	var running, maxRunning atomic.Int64
+	verify := c.verify
+	c.verify = func(f *htpasswd.File, user, password string) bool {
+		n := running.Add(1)
+		for old := maxRunning.Load(); n > old && !maxRunning.CompareAndSwap(old, n); old = maxRunning.Load() {
+		}
+		time.Sleep(20 * time.Millisecond)
+		defer running.Add(-1)
+		return verify(f, user, password)
+	}
+	before := calls.Load()
+	var wg sync.WaitGroup
+	for i := range 8 {
+		wg.Add(1)
+		go func() {
+			defer wg.Done()
+			_, _ = c.Authorized(request(fmt.Sprintf("198.18.0.%d", i), fmt.Sprintf("other%d", i), "guess"))
+		}()
+	}
+	wg.Wait()
+	if got := maxRunning.Load(); got != 1 {
+		t.Errorf("%d bcrypt verifications ran at once during a distributed flood, want 1", got)
+	}
+	if calls.Load() == before {
+		t.Error("no verification ran: fresh addresses must still be checked, one at a time")
+	}
+	// A good user still gets in, through the lane.
+	if !authorized(t, c, "10.0.0.9", "alice", "pw-alice") {
+		t.Error("alice rejected during a distributed flood")
+	}
+}
+
 func TestThrottledAnswerTakesBcryptTime(t *testing.T) {
 	path := tempPath(t)
 	writeUsers(t, path, map[string]string{"alice": "pw-alice"})

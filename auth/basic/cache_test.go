@@ -49,7 +49,7 @@ func TestCacheHitAvoidsBcrypt(t *testing.T) {
 func TestCacheTTL(t *testing.T) {
 	path := tempPath(t)
 	writeUsers(t, path, map[string]string{"alice": "pw-alice"})
-	c, calls, _ := newTestController(t, Options{Path: path, CacheTTL: 100 * time.Millisecond})
+	c, calls, _ := newTestController(t, Options{Path: path, CacheTTL: 500 * time.Millisecond})
 	for range 3 {
 		if !authorized(t, c, "10.0.0.1", "alice", "pw-alice") {
 			t.Fatal("alice rejected")
@@ -58,7 +58,7 @@ func TestCacheTTL(t *testing.T) {
 	if calls.Load() != 1 {
 		t.Fatalf("bcrypt calls = %d before expiry, want 1", calls.Load())
 	}
-	time.Sleep(150 * time.Millisecond)
+	time.Sleep(600 * time.Millisecond)
 	if !authorized(t, c, "10.0.0.1", "alice", "pw-alice") {
 		t.Fatal("alice rejected after expiry")
 	}

@@ -233,6 +233,20 @@ func TestNewRejectsInvalidConfig(t *testing.T) {
 	}
 }
 
+func TestPortInUse(t *testing.T) {
+	ts := startServer(t, testConfig(t))
+	cfg := testConfig(t)
+	cfg.Addr = ts.Addr().String()
+	_, err := New(cfg)
+	if err == nil || !strings.HasPrefix(err.Error(), "listening on addr "+cfg.Addr+": ") {
+		t.Fatalf("New on a port in use = %v, want a listening error", err)
+	}
+	// The admin user is only created when the server can start, so its one-time notice is never lost.
+	if _, err := os.Stat(cfg.HtpasswdPath()); !os.IsNotExist(err) {
+		t.Errorf("htpasswd created although the server could not listen: %v", err)
+	}
+}
+
 func TestNoAuth(t *testing.T) {
 	cfg := testConfig(t)
 	cfg.NoAuth = true

@@ -69,6 +69,10 @@ func New(cfg Config, opts ...Option) (_ *Server, err error) {
 		}
 	}()
 
+	// Listen first: a port in use must fail before the admin user is created, or its notice would be lost.
+	if err := s.openListeners(); err != nil {
+		return nil, err
+	}
 	if err := os.MkdirAll(cfg.DataDir, 0o700); err != nil {
 		return nil, fmt.Errorf("creating data directory: %w", err)
 	}
@@ -107,10 +111,7 @@ func New(cfg Config, opts ...Option) (_ *Server, err error) {
 		h = accessLog(o.logger, h)
 	}
 	s.handler = recoverPanics(o.logger, h)
-
-	if err := s.listen(); err != nil {
-		return nil, err
-	}
+	s.newHTTPServers()
 	s.announce(o.notices, passwordFile)
 	return s, nil
 }
@@ -128,7 +129,7 @@ func buildApp(s *Server, dc *configuration.Configuration) (err error) {
 	return nil
 }
 
-func (s *Server) listen() error {
+func (s *Server) openListeners() error {
 	ln, err := net.Listen("tcp", s.cfg.Addr)
 	if err != nil {
 		return fmt.Errorf("listening on addr %s: %w", s.cfg.Addr, err)
@@ -136,10 +137,13 @@ func (s *Server) listen() error {
 	s.ln = ln
 	if s.cfg.MetricsAddr != "" {
 		if s.metricsLn, err = net.Listen("tcp", s.cfg.MetricsAddr); err != nil {
-			ln.Close()
 			return fmt.Errorf("listening on metrics-addr %s: %w", s.cfg.MetricsAddr, err)
 		}
 	}
+	return nil
+}
+
+func (s *Server) newHTTPServers() {
 	s.srv = &http.Server{
 		Handler:           s.handler,
 		ReadHeaderTimeout: time.Minute,
@@ -154,7 +158,6 @@ func (s *Server) listen() error {
 		mux.Handle("/metrics", promhttp.Handler())
 		s.metrics = &http.Server{Handler: mux, ReadHeaderTimeout: time.Minute}
 	}
-	return nil
 }
 
 // closeAll releases what a failed New had opened.

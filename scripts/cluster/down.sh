@@ -34,7 +34,7 @@ for c in kube-scheduler kube-controller-manager kube-apiserver etcd containerd; 
 
 # 5. Shims of our containerd that outlived it (matched by our socket path, never by name alone).
 for p in /proc/[0-9]*; do
-  cmd=$(tr '\0' ' ' < "$p/cmdline" 2> /dev/null) || continue
+  cmd=$({ tr '\0' ' ' < "$p/cmdline"; } 2> /dev/null) || continue
   case $cmd in *containerd-shim*"-address $CONTAINERD_SOCK "*) kill -KILL "${p#/proc/}" 2> /dev/null && log "killed leftover shim ${p#/proc/}" ;; esac
 done
 

@@ -45,4 +45,4 @@ cert kubelet "/O=system:nodes/CN=system:node:$NODE_NAME" serverAuth,clientAuth "
 key sa
 openssl pkey -in sa.key -pubout -out sa.pub
 chmod 644 ./*.crt sa.pub
-ls
+echo "PKI written to $dir"

@@ -83,7 +83,7 @@ done
 step "images (pause, test-app, registry-kit)"
 "$here/images/build.sh" "$CLUSTER_DIR/images" > "$LOGS/images.log" 2>&1 || { cat "$LOGS/images.log" >&2; false; }
 # shellcheck source=/dev/null
-. "$CLUSTER_DIR/images/images.env"
+set -a && . "$CLUSTER_DIR/images/images.env" && set +a
 
 # --- PKI and kubeconfigs -----------------------------------------------------------------------------------------
 step "pki + kubeconfigs"

@@ -17,9 +17,9 @@ REGISTRY_KIT_IMAGE=${REGISTRY_KIT_IMAGE:-registry-kit.local/registry-kit:dev}
 mkdir -p "$out/bin"
 export CGO_ENABLED=0 GOFLAGS=-mod=mod
 cd "$repo"
-go build -trimpath -ldflags "-s -w" -o "$out/bin/mkimage" ./scripts/cluster/images/mkimage
-go build -trimpath -ldflags "-s -w" -o "$out/bin/pause" ./scripts/cluster/images/pause
-go build -trimpath -ldflags "-s -w" -o "$out/bin/test-app" ./scripts/cluster/images/testapp
+go build -trimpath -buildvcs=false -ldflags "-s -w" -o "$out/bin/mkimage" ./scripts/cluster/images/mkimage
+go build -trimpath -buildvcs=false -ldflags "-s -w" -o "$out/bin/pause" ./scripts/cluster/images/pause
+go build -trimpath -buildvcs=false -ldflags "-s -w" -o "$out/bin/test-app" ./scripts/cluster/images/testapp
 
 image() { # image NAME BINARY PATH_IN_IMAGE REF -> prints the digest
   "$out/bin/mkimage" -bin "$2" -path "$3" -ref "$4" -layout "$out/$1-layout" \

@@ -155,7 +155,7 @@ func writeLayout(dir string, tag name.Tag, img v1.Image) error {
 		return fmt.Errorf("creating layout %s: %w", dir, err)
 	}
 	annotations := map[string]string{
-		"io.containerd.image.name":         tag.String(),
+		"io.containerd.image.name":          tag.String(),
 		"org.opencontainers.image.ref.name": tag.TagStr(),
 	}
 	if err := p.AppendImage(img, layout.WithAnnotations(annotations)); err != nil {

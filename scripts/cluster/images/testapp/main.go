@@ -1,12 +1,19 @@
 // Command testapp is the small application image the e2e suite pulls through private registries: an HTTP server
 // that answers every path with a fixed greeting plus the pod's hostname, and /healthz with "ok". It listens on
 // $PORT (default 8080) and logs one line when it is ready, so tests can check both Running pods and Service traffic.
+//
+// `testapp fetch [-insecure] URL` instead makes one GET request from inside a pod and prints the status line and
+// the start of the body, exiting 0 on any HTTP answer: tests use it to prove pods reach the API server
+// (https://10.0.0.1) and host services (http://10.200.0.1:PORT).
 package main
 
 import (
 	"context"
+	"crypto/tls"
 	"errors"
+	"flag"
 	"fmt"
+	"io"
 	"log/slog"
 	"net/http"
 	"os"
@@ -19,6 +26,13 @@ import (
 const Greeting = "registry-kit test app"
 
 func main() {
+	if len(os.Args) > 1 && os.Args[1] == "fetch" {
+		if err := fetch(os.Args[2:]); err != nil {
+			fmt.Fprintf(os.Stderr, "testapp fetch: %v\n", err)
+			os.Exit(1)
+		}
+		return
+	}
 	if err := run(); err != nil {
 		fmt.Fprintf(os.Stderr, "testapp: %v\n", err)
 		os.Exit(1)
@@ -53,5 +67,28 @@ func run() error {
 	if err := srv.Shutdown(shutdownCtx); err != nil && !errors.Is(err, http.ErrServerClosed) {
 		return fmt.Errorf("shutting down: %w", err)
 	}
+	return nil
+}
+
+func fetch(args []string) error {
+	fs := flag.NewFlagSet("fetch", flag.ContinueOnError)
+	insecure := fs.Bool("insecure", false, "do not verify the server's TLS certificate")
+	if err := fs.Parse(args); err != nil {
+		return err
+	}
+	if fs.NArg() != 1 {
+		return errors.New("usage: testapp fetch [-insecure] URL")
+	}
+	client := &http.Client{
+		Timeout:   10 * time.Second,
+		Transport: &http.Transport{TLSClientConfig: &tls.Config{InsecureSkipVerify: *insecure}}, //nolint:gosec // test tool
+	}
+	resp, err := client.Get(fs.Arg(0))
+	if err != nil {
+		return fmt.Errorf("getting %s: %w", fs.Arg(0), err)
+	}
+	defer resp.Body.Close()
+	body, _ := io.ReadAll(io.LimitReader(resp.Body, 512))
+	fmt.Printf("%s %s\n%s\n", resp.Proto, resp.Status, body)
 	return nil
 }

@@ -304,12 +304,18 @@ func newCLI(t *testing.T, bin string, secrets []string, env ...string) *cli {
 func (c *cli) run(stdin string, args ...string) (string, error) {
 	c.t.Helper()
 	c.t.Logf("$ %s %s", filepath.Base(c.bin), redact(strings.Join(args, " "), c.secrets...))
-	cmd := exec.Command(c.bin, args...)
-	cmd.Env = append(os.Environ(), c.env...)
-	cmd.Dir = c.dir
+	cmd := c.command(args...)
 	cmd.Stdin = strings.NewReader(stdin)
 	out, err := runTimeout(cmd, 3*time.Minute)
 	return redact(string(out), c.secrets...), err
+}
+
+// command returns the program's command with args, for callers that need its raw output.
+func (c *cli) command(args ...string) *exec.Cmd {
+	cmd := exec.Command(c.bin, args...)
+	cmd.Env = append(os.Environ(), c.env...)
+	cmd.Dir = c.dir
+	return cmd
 }
 
 // must runs the program and fails the test when it fails.

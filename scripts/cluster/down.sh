@@ -16,13 +16,18 @@ fi
 start=$EPOCHREALTIME
 log "stopping the cluster in $CLUSTER_DIR"
 
+t=$EPOCHREALTIME
+lap() { log "  $1: $(elapsed "$t")s"; t=$EPOCHREALTIME; }
+
 # 1. The kubelet first, so that it does not recreate the pods removed next.
 stop_daemon kubelet 30
+lap "kubelet stopped"
 
 # 2. Pods through CRI while containerd still runs: CNI DEL removes their veths, IPs and rules.
 if pid_of containerd > /dev/null; then
   timeout 120 crictl --runtime-endpoint "unix://$CONTAINERD_SOCK" --timeout 60s rmp --all --force > /dev/null 2>&1 \
     || log "crictl rmp failed; continuing"
+  lap "pods removed"
 fi
 
 # 3. kube-proxy and its rules.
@@ -30,7 +35,9 @@ stop_daemon kube-proxy
 [ -x "$K8S_BIN/kube-proxy" ] && "$K8S_BIN/kube-proxy" --cleanup > "$LOGS/kube-proxy-cleanup.log" 2>&1
 
 # 4. The rest in reverse start order.
+lap "kube-proxy stopped and cleaned up"
 for c in kube-scheduler kube-controller-manager kube-apiserver etcd containerd; do stop_daemon "$c"; done
+lap "control plane and containerd stopped"
 
 # 5. Shims of our containerd that outlived it (matched by our socket path, never by name alone).
 for p in /proc/[0-9]*; do
@@ -64,6 +71,7 @@ clean_iptables() {
 }
 clean_iptables iptables
 clean_iptables ip6tables
+lap "mounts and iptables cleaned"
 
 # 8. The CNI bridge, CNI result cache entries of our network, the kubelet's cgroups.
 ip link show "$CNI_BRIDGE" > /dev/null 2>&1 && ip link delete "$CNI_BRIDGE"

@@ -18,9 +18,8 @@ case ${1:-} in
     since=$(date -u +%s)
     stop_daemon kubelet 30
     if ! start_kubelet "$@" || ! wait_kubelet_ready "$since"; then
-      LOG_TAIL=60
-      echo "----- tail of $LOGS/kubelet.log -----" >&2
-      tail -n 60 "$LOGS/kubelet.log" >&2
+      echo "----- tail of $LOGS/kubelet.log (this start) -----" >&2
+      awk '/^=== /{n=0} {buf[n++]=$0} END {for (i = (n > 60 ? n - 60 : 0); i < n; i++) print buf[i]}' "$LOGS/kubelet.log" >&2
       die "kubelet did not come back with flags: $*"
     fi
     log "kubelet restarted (extra flags: ${*:-none}) and node Ready in $(elapsed "$start")s"

@@ -11,6 +11,7 @@ import (
 	"time"
 
 	"github.com/distribution/distribution/v3/registry/auth"
+	"github.com/prometheus/client_golang/prometheus"
 )
 
 // Blob downloads are the registry's bulk traffic. distribution serves them through a buffered reader and several
@@ -37,16 +38,47 @@ type blobFastPath struct {
 	root string // <data-dir>/docker/registry/v2
 	ac   auth.AccessController
 	next http.Handler
+
+	served, fellThrough prometheus.Counter
 }
 
-func newBlobFastPath(dataDir string, ac auth.AccessController, next http.Handler) http.Handler {
-	return &blobFastPath{root: filepath.Join(dataDir, "docker", "registry", "v2"), ac: ac, next: next}
+// newBlobFastPath serves blob GETs and HEADs under dataDir, passing everything else to next. Its counters are
+// registered with reg when it is not nil (distribution's registry_http_* series do not see these requests).
+func newBlobFastPath(dataDir string, ac auth.AccessController, reg prometheus.Registerer, next http.Handler) http.Handler {
+	requests := prometheus.NewCounterVec(prometheus.CounterOpts{
+		Name: "registry_kit_blob_fastpath_requests_total",
+		Help: "Blob GET and HEAD requests by result: served from the filesystem directly, or passed to distribution.",
+	}, []string{"result"})
+	if reg != nil {
+		if err := reg.Register(requests); err != nil {
+			if are, ok := err.(prometheus.AlreadyRegisteredError); ok {
+				if existing, ok := are.ExistingCollector.(*prometheus.CounterVec); ok {
+					requests = existing
+				}
+			}
+		}
+	}
+	return &blobFastPath{
+		root: filepath.Join(dataDir, "docker", "registry", "v2"), ac: ac, next: next,
+		served: requests.WithLabelValues("served"), fellThrough: requests.WithLabelValues("fallthrough"),
+	}
 }
 
 func (b *blobFastPath) ServeHTTP(w http.ResponseWriter, r *http.Request) {
-	if (r.Method != http.MethodGet && r.Method != http.MethodHead) || !b.serve(w, r) {
+	if r.Method != http.MethodGet && r.Method != http.MethodHead {
 		b.next.ServeHTTP(w, r)
+		return
 	}
+	if _, _, _, ok := parseBlobPath(r.URL.Path); !ok {
+		b.next.ServeHTTP(w, r)
+		return
+	}
+	if b.serve(w, r) {
+		b.served.Inc()
+		return
+	}
+	b.fellThrough.Inc()
+	b.next.ServeHTTP(w, r)
 }
 
 // parseBlobPath splits /v2/<name>/blobs/<digest>; ok is false for anything outside the strict grammar.

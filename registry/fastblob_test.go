@@ -70,7 +70,7 @@ func TestBlobFastPathMatchesDistribution(t *testing.T) {
 	dist := httptest.NewServer(ts.app)
 	defer dist.Close()
 	fellThrough := false
-	fast := httptest.NewServer(newBlobFastPath(ts.cfg.DataDir, ts.ac, http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) {
+	fast := httptest.NewServer(newBlobFastPath(ts.cfg.DataDir, ts.ac, nil, http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) {
 		fellThrough = true
 		ts.app.ServeHTTP(w, r)
 	})))

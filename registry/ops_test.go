@@ -77,7 +77,7 @@ func TestMetrics(t *testing.T) {
 		t.Fatal(err)
 	}
 	resp.Body.Close()
-	// A blob HEAD reaches the storage driver.
+	// A HEAD for a blob this repository lacks reaches the storage driver (through the fast path's fall-through).
 	req, _ = http.NewRequest(http.MethodHead, ts.url+"/v2/a/blobs/sha256:"+strings.Repeat("0", 64), nil)
 	req.SetBasicAuth(AdminUser, ts.password)
 	if resp, err = http.DefaultClient.Do(req); err != nil {
@@ -93,9 +93,15 @@ func TestMetrics(t *testing.T) {
 		`registry_http_requests_total{code="200",handler="base",method="get"}`,
 		"registry_storage_action_seconds_count",
 		`registry_kit_auth_requests_total{result="success"}`,
+		`registry_kit_blob_fastpath_requests_total{result="fallthrough"}`,
 	} {
 		if !strings.Contains(body, want) {
 			t.Errorf("/metrics lacks %s", want)
+			for _, l := range strings.Split(body, "\n") {
+				if strings.Contains(l, "fastpath") {
+					t.Log(l)
+				}
+			}
 		}
 	}
 	if code, _ := get(t, ts.url+"/metrics"); code == http.StatusOK {

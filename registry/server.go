@@ -18,6 +18,7 @@ import (
 	"github.com/distribution/distribution/v3/configuration"
 	"github.com/distribution/distribution/v3/registry/auth"
 	"github.com/distribution/distribution/v3/registry/handlers"
+	"github.com/prometheus/client_golang/prometheus"
 	"github.com/prometheus/client_golang/prometheus/promhttp"
 )
 
@@ -105,7 +106,12 @@ func New(cfg Config, opts ...Option) (_ *Server, err error) {
 	if err := buildApp(s, dc); err != nil {
 		return nil, err
 	}
-	var h http.Handler = newBlobFastPath(cfg.DataDir, s.ac, s.app)
+	var reg prometheus.Registerer
+	if cfg.MetricsAddr != "" {
+		reg = prometheus.DefaultRegisterer
+	}
+	var h http.Handler = newBlobFastPath(cfg.DataDir, s.ac, reg, s.app)
+	h = rejectMalformed(h)
 	h = healthRoutes(newStorageProbe(cfg.DataDir), h)
 	if level <= slog.LevelDebug {
 		h = accessLog(o.logger, h)

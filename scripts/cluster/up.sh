@@ -39,9 +39,61 @@ healthy() {
   kc get --raw /readyz > /dev/null 2>&1 && node_ready_since 0 && kc -n default get serviceaccount default > /dev/null 2>&1
 }
 
+# build_images: the pause, test-app and registry-kit images from the working tree, into $CLUSTER_DIR/images
+# (built aside and swapped in, so tests reading the old layout never see a half-written one).
+build_images() {
+  local dir=$CLUSTER_DIR/images
+  rm -rf "$dir.new" "$dir.old"
+  "$here/images/build.sh" "$dir.new" > "$LOGS/images.log" 2>&1 || { cat "$LOGS/images.log" >&2; return 1; }
+  [ ! -d "$dir" ] || mv "$dir" "$dir.old"
+  mv "$dir.new" "$dir"
+  rm -rf "$dir.old"
+  set -a && . "$dir/images.env" && set +a
+}
+
+# import_images: into containerd's k8s.io namespace, where the kubelet finds them without pulling.
+import_images() {
+  local img
+  for img in pause test-app registry-kit; do
+    [ -f "$CLUSTER_DIR/images/$img.tar" ] || continue
+    ctr -a "$CONTAINERD_SOCK" -n k8s.io images import "$CLUSTER_DIR/images/$img.tar" >> "$LOGS/images.log" 2>&1 \
+      || { tail "$LOGS/images.log" >&2; return 1; }
+  done
+}
+
+# write_env: $CLUSTER_DIR/env for tests and shells.
+write_env() {
+  cat > "$CLUSTER_DIR/env.tmp" << EOF
+# Written by scripts/cluster/up.sh; source it.
+export CLUSTER_DIR=$CLUSTER_DIR
+export KUBECONFIG=$KUBECONFIG_ADMIN
+export CONTAINERD_SOCK=$CONTAINERD_SOCK
+export CONTAINERD_CERTS_D=$CLUSTER_DIR/certs.d
+export CLUSTER_NODE_IP=$NODE_IP
+export CLUSTER_NODE_NAME=$NODE_NAME
+export PAUSE_IMAGE=$PAUSE_IMAGE
+export TEST_APP_IMAGE=$TEST_APP_IMAGE
+export TEST_APP_IMAGE_DIGEST=$TEST_APP_IMAGE_DIGEST
+export TEST_APP_OCI_LAYOUT=$CLUSTER_DIR/images/test-app-layout
+export TEST_APP_OCI_TAR=$CLUSTER_DIR/images/test-app.tar
+export TEST_APP_DOCKER_TAR=$CLUSTER_DIR/images/test-app.docker.tar
+EOF
+  if [ -n "${REGISTRY_KIT_IMAGE_DIGEST:-}" ]; then
+    cat >> "$CLUSTER_DIR/env.tmp" << EOF
+export REGISTRY_KIT_IMAGE=$REGISTRY_KIT_IMAGE
+export REGISTRY_KIT_IMAGE_DIGEST=$REGISTRY_KIT_IMAGE_DIGEST
+export REGISTRY_KIT_OCI_LAYOUT=$CLUSTER_DIR/images/registry-kit-layout
+EOF
+  fi
+  mv "$CLUSTER_DIR/env.tmp" "$CLUSTER_DIR/env"
+}
+
 # --- already up? -------------------------------------------------------------------------------------------------
 if [ -f "$CLUSTER_DIR/env" ] && healthy; then
-  log "cluster in $CLUSTER_DIR is already up and healthy"
+  log "cluster in $CLUSTER_DIR is already up and healthy; refreshing its images from the working tree"
+  step "images (pause, test-app, registry-kit)"
+  build_images && import_images && write_env || { log "refreshing images failed" >&2; exit 1; }
+  step ""
   echo "source $CLUSTER_DIR/env"
   exit 0
 fi
@@ -79,11 +131,8 @@ for s in vm.overcommit_memory vm.panic_on_oom kernel.panic kernel.panic_on_oops 
   [ -f "$STATE/sysctl.$s" ] || sysctl -n "$s" > "$STATE/sysctl.$s" 2> /dev/null || rm -f "$STATE/sysctl.$s"
 done
 
-# --- images ----------------------------------------------------------------------------------------------------
 step "images (pause, test-app, registry-kit)"
-"$here/images/build.sh" "$CLUSTER_DIR/images" > "$LOGS/images.log" 2>&1 || { cat "$LOGS/images.log" >&2; false; }
-# shellcheck source=/dev/null
-set -a && . "$CLUSTER_DIR/images/images.env" && set +a
+build_images
 
 # --- PKI and kubeconfigs -----------------------------------------------------------------------------------------
 step "pki + kubeconfigs"
@@ -146,11 +195,7 @@ step "containerd + image import"
 "$here/node-config.sh" > "$LOGS/node-config.log" 2>&1 || { cat "$LOGS/node-config.log" >&2; false; }
 start_daemon containerd containerd --config "$CLUSTER_DIR/containerd/config.toml"
 wait_for "containerd socket" 30 ctr -a "$CONTAINERD_SOCK" version
-for img in pause test-app registry-kit; do
-  [ -f "$CLUSTER_DIR/images/$img.tar" ] || continue
-  ctr -a "$CONTAINERD_SOCK" -n k8s.io images import "$CLUSTER_DIR/images/$img.tar" >> "$LOGS/images.log" 2>&1 \
-    || { tail "$LOGS/images.log" >&2; false; }
-done
+import_images
 
 step "kubelet + kube-proxy"
 start_kubelet
@@ -168,29 +213,7 @@ wait_for "ServiceAccount default/default" 120 kc -n default get serviceaccount d
 
 # --- hand-off ------------------------------------------------------------------------------------------------------
 step "write env"
-cat > "$CLUSTER_DIR/env.tmp" << EOF
-# Written by scripts/cluster/up.sh; source it.
-export CLUSTER_DIR=$CLUSTER_DIR
-export KUBECONFIG=$KUBECONFIG_ADMIN
-export CONTAINERD_SOCK=$CONTAINERD_SOCK
-export CONTAINERD_CERTS_D=$CLUSTER_DIR/certs.d
-export CLUSTER_NODE_IP=$NODE_IP
-export CLUSTER_NODE_NAME=$NODE_NAME
-export PAUSE_IMAGE=$PAUSE_IMAGE
-export TEST_APP_IMAGE=$TEST_APP_IMAGE
-export TEST_APP_IMAGE_DIGEST=$TEST_APP_IMAGE_DIGEST
-export TEST_APP_OCI_LAYOUT=$CLUSTER_DIR/images/test-app-layout
-export TEST_APP_OCI_TAR=$CLUSTER_DIR/images/test-app.tar
-export TEST_APP_DOCKER_TAR=$CLUSTER_DIR/images/test-app.docker.tar
-EOF
-if [ -n "${REGISTRY_KIT_IMAGE_DIGEST:-}" ]; then
-  cat >> "$CLUSTER_DIR/env.tmp" << EOF
-export REGISTRY_KIT_IMAGE=$REGISTRY_KIT_IMAGE
-export REGISTRY_KIT_IMAGE_DIGEST=$REGISTRY_KIT_IMAGE_DIGEST
-export REGISTRY_KIT_OCI_LAYOUT=$CLUSTER_DIR/images/registry-kit-layout
-EOF
-fi
-mv "$CLUSTER_DIR/env.tmp" "$CLUSTER_DIR/env"
+write_env
 step ""
 log "$(printf '%-40s %6ss' "total" "$(elapsed "$total_start")")"
 log "cluster is up: source $CLUSTER_DIR/env   (stop with $here/down.sh)"

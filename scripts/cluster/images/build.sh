@@ -33,7 +33,8 @@ image() { # image NAME BINARY PATH_IN_IMAGE REF -> prints the digest
 } > "$out/images.env.tmp"
 
 # registry-kit itself, from the working tree; a tree that does not build yet must not stop the cluster.
-if go build -trimpath -ldflags "-s -w" -o "$out/bin/registry-kit" ./cmd/registry-kit 2> "$out/registry-kit-build.log"; then
+version=$(git describe --tags --always --dirty 2> /dev/null || echo dev)
+if go build -trimpath -ldflags "-s -w -X github.com/registry-kit/registry-kit/cmd/cli.Version=$version" -o "$out/bin/registry-kit" ./cmd/registry-kit 2> "$out/registry-kit-build.log"; then
   {
     echo "REGISTRY_KIT_IMAGE=$REGISTRY_KIT_IMAGE"
     echo "REGISTRY_KIT_IMAGE_DIGEST=$(image registry-kit "$out/bin/registry-kit" /registry-kit "$REGISTRY_KIT_IMAGE")"

@@ -30,7 +30,7 @@ var eventRules = []struct {
 	re    *regexp.Regexp
 }{
 	{EventInvalidName, regexp.MustCompile(`(?i)InvalidImageName|couldn't parse image (name|reference)|invalid reference format`)},
-	{EventDNS, regexp.MustCompile(`(?i)no such host|server misbehaving|Temporary failure in name resolution`)},
+	{EventDNS, regexp.MustCompile(`(?i)no such host|no suitable address found|server misbehaving|Temporary failure in name resolution`)},
 	{EventRefused, regexp.MustCompile(`(?i)connection refused|no route to host|network is unreachable`)},
 	{EventHTTPServed, regexp.MustCompile(`(?i)server gave HTTP response to HTTPS client`)},
 	{EventTLSUntrusted, regexp.MustCompile(`(?i)x509: |tls: failed to verify certificate|certificate signed by unknown authority|tls: handshake failure`)},

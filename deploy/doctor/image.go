@@ -141,7 +141,11 @@ func (r *imageRun) checkSecrets() {
 		msg := fmt.Sprintf("secret %q is not in the pod's namespace %q", s.name, ns)
 		switch {
 		case len(where) > 0:
-			msg += fmt.Sprintf("; a secret of that name exists in namespace(s) %s — a pod can only use secrets of its own namespace", strings.Join(where, ", "))
+			list := where
+			if len(list) > 5 {
+				list = append(list[:5:5], fmt.Sprintf("and %d more", len(where)-5))
+			}
+			msg += fmt.Sprintf("; a secret of that name exists in namespace(s) %s — a pod can only use secrets of its own namespace", strings.Join(list, ", "))
 			fixes = append(fixes, fmt.Sprintf("kubectl get secret %s -n %s -o json | jq 'del(.metadata.namespace,.metadata.uid,.metadata.resourceVersion,.metadata.creationTimestamp,.metadata.managedFields,.metadata.ownerReferences)' | kubectl apply -n %s -f -",
 				s.name, where[0], ns))
 		case known:

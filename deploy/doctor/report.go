@@ -120,7 +120,7 @@ var marks = map[Status]string{Pass: "✓ PASS", Fail: "✗ FAIL", Warn: "! WARN"
 func WriteText(w io.Writer, r *Report) error {
 	var b strings.Builder
 	if len(r.Pods) == 0 {
-		b.WriteString("no pods to diagnose\n")
+		b.WriteString("no pod to diagnose: none of the namespace's pods is failing to pull an image\n")
 	}
 	for i, p := range r.Pods {
 		if i > 0 {

@@ -297,12 +297,14 @@ func TestDoctorCluster(t *testing.T) {
 	t.Run("secret in another namespace", func(t *testing.T) {
 		t.Parallel()
 		ns, other := newNamespace(t), newNamespace(t)
-		createDoctorSecret(t, cs, other, good)
-		pod := doctorPod(t, cs, ns, doctorPodSpec{image: image, secrets: []string{"regcred"}})
+		elsewhere := good.DeepCopy()
+		elsewhere.Name = "regcred-" + other // a name no other test uses, so doctor can list exactly where it is
+		createDoctorSecret(t, cs, other, elsewhere)
+		pod := doctorPod(t, cs, ns, doctorPodSpec{image: image, secrets: []string{elsewhere.Name}})
 		waitPullFailure(t, cs, ns, pod)
 		r := runDoctorBinary(t, pod, "-n", ns)
 		assertCauses(t, r, doctor.CauseSecretMissing)
-		if !strings.Contains(r.text(), "exists in namespace(s) "+other) {
+		if !strings.Contains(r.text(), "exists in namespace(s) "+other+" —") {
 			t.Errorf("doctor does not say the secret exists in %s:\n%s", other, r.text())
 		}
 	})
@@ -364,7 +366,8 @@ func TestDoctorCluster(t *testing.T) {
 		t.Parallel()
 		// Docker Hub is unreachable here; point the node's docker.io at a closed loopback port so the kubelet's
 		// attempt fails without leaving the machine.
-		doctorCertsD(t, "docker.io", fmt.Sprintf("server = %q\n", "http://"+doctorClosedPort(t)))
+		closed := "http://" + doctorClosedPort(t)
+		doctorCertsD(t, "docker.io", fmt.Sprintf("server = %q\n\n[host.%q]\n  capabilities = [\"pull\", \"resolve\"]\n", closed, closed))
 		ns := newNamespace(t)
 		createDoctorSecret(t, cs, ns, good)
 		pod := doctorPod(t, cs, ns, doctorPodSpec{image: "doctor/app:v1", secrets: []string{"regcred"}})

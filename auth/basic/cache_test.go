@@ -86,17 +86,23 @@ func TestCacheBound(t *testing.T) {
 	if c.cache.len() != 3 {
 		t.Errorf("cache holds %d entries, want it full at 3", c.cache.len())
 	}
-	before := calls.Load()
 	hits := 0
 	for u, p := range users {
-		authorized(t, c, "10.0.0.1", u, p)
-		if calls.Load() == before {
+		if c.cache.hit(c.cache.sum(u, p), time.Now()) {
 			hits++
 		}
-		before = calls.Load()
 	}
-	if hits == 0 || hits > 3 {
-		t.Errorf("%d of 8 users were cache hits, want 1-3", hits)
+	if hits != 3 {
+		t.Errorf("%d of 8 verified credentials are cached, want 3 (the bound)", hits)
+	}
+	before := calls.Load()
+	for u, p := range users {
+		if !authorized(t, c, "10.0.0.1", u, p) {
+			t.Fatalf("user %s rejected after eviction", u)
+		}
+	}
+	if calls.Load() == before {
+		t.Error("evicted credentials did not run bcrypt again")
 	}
 }
 

@@ -47,7 +47,8 @@ type Options struct {
 	// default half the CPUs, at least 1.
 	FailureLane int
 
-	disableNotify bool // tests: rely on polling alone
+	disableNotify bool          // tests: rely on polling alone
+	quiet         time.Duration // tests: quietPeriod
 }
 
 func (o *Options) defaults() {
@@ -71,6 +72,9 @@ func (o *Options) defaults() {
 	}
 	if o.GlobalLimit == (Limit{}) {
 		o.GlobalLimit = Limit{Burst: 50, Every: 100 * time.Millisecond}
+	}
+	if o.quiet == 0 {
+		o.quiet = quietPeriod
 	}
 	if o.FailureLane == 0 {
 		o.FailureLane = max(1, runtime.GOMAXPROCS(0)/2)
@@ -116,9 +120,11 @@ type Controller struct {
 
 	state atomic.Pointer[fileState]
 
-	reloadMu sync.Mutex // serialises reloads
-	stop     context.CancelFunc
-	done     chan struct{}
+	reloadMu     sync.Mutex // serialises reloads and guards pending
+	pending      fileSig    // an in-place rewrite waiting for the quiet period
+	pendingSince time.Time
+	stop         context.CancelFunc
+	done         chan struct{}
 }
 
 // fileState is the htpasswd file in effect and its generation, bumped on every successful reload.

@@ -37,6 +37,13 @@ func newTestController(t *testing.T, opts Options) (*Controller, *atomic.Int64, 
 	t.Helper()
 	reg := prometheus.NewRegistry()
 	opts.Registerer = reg
+	// Tests that poll for a change fail many times on purpose: unless a test is about throttling, don't throttle.
+	generous := Limit{Burst: 1 << 20, Every: time.Millisecond}
+	for _, l := range []*Limit{&opts.AddrLimit, &opts.UserLimit, &opts.GlobalLimit} {
+		if *l == (Limit{}) {
+			*l = generous
+		}
+	}
 	if opts.Realm == "" {
 		opts.Realm = "test-realm"
 	}

@@ -88,17 +88,27 @@ func (c *Controller) watch(ctx context.Context) {
 		case err := <-errs:
 			c.log.Warn("watching htpasswd file", "path", c.opts.Path, "err", err)
 		case <-settle.C:
-			c.reloadIfChanged()
+			if retry := c.reloadIfChanged(time.Now()); retry > 0 {
+				settle.Reset(retry)
+			}
 			rewatch()
 		case <-poll.C:
-			c.reloadIfChanged()
+			if retry := c.reloadIfChanged(time.Now()); retry > 0 {
+				settle.Reset(retry)
+			}
 			rewatch()
 		}
 	}
 }
 
-// reloadIfChanged reloads the file if its signature differs from the one last loaded or tried.
-func (c *Controller) reloadIfChanged() {
+// quietPeriod is how long a file rewritten in place (same inode: truncated, then written) must stay unchanged before
+// it is loaded; otherwise it could be caught half-written, and a half-written file can parse cleanly with users
+// missing. A file replaced by rename (atomic writers, Kubernetes Secret volumes) is complete and loads at once.
+const quietPeriod = 200 * time.Millisecond
+
+// reloadIfChanged reloads the file if its signature differs from the one last loaded or tried. It returns a delay
+// after which to look again when the file may still be being written.
+func (c *Controller) reloadIfChanged(now time.Time) (retry time.Duration) {
 	c.reloadMu.Lock()
 	defer c.reloadMu.Unlock()
 	sig, err := statFile(c.opts.Path)
@@ -107,15 +117,29 @@ func (c *Controller) reloadIfChanged() {
 	}
 	cur := c.state.Load()
 	if sig == cur.sig {
-		return
+		return 0
+	}
+	if err == nil && sig.ino != 0 && sig.dev == cur.sig.dev && sig.ino == cur.sig.ino {
+		// Rewritten in place: wait until it has been seen unchanged for the quiet period. File timestamps cannot
+		// tell, as a stat racing a truncate can see the new size with the old mtime.
+		if sig != c.pending {
+			c.pending, c.pendingSince = sig, now
+			return c.opts.quiet
+		}
+		if wait := c.opts.quiet - now.Sub(c.pendingSince); wait > 0 {
+			return wait
+		}
 	}
 	f, err := htpasswd.Load(c.opts.Path)
+	if after, _ := statFile(c.opts.Path); after != sig {
+		return c.opts.quiet // changed while being read: look again
+	}
 	if err != nil {
 		// Remember the failed signature so one bad version is logged once, not at every poll.
 		c.state.Store(&fileState{file: cur.file, gen: cur.gen, sig: sig})
 		c.metrics.reloadFailed.Inc()
 		c.log.Error("reloading htpasswd file; keeping the previous users", "path", c.opts.Path, "err", err)
-		return
+		return 0
 	}
 	next := &fileState{file: f, gen: cur.gen + 1, sig: sig}
 	// Reset the cache to the new generation first: a verification against the old file finishing after this
@@ -124,4 +148,5 @@ func (c *Controller) reloadIfChanged() {
 	c.state.Store(next)
 	c.metrics.reloadOK.Inc()
 	c.log.Info("reloaded htpasswd file", "path", c.opts.Path, "users", len(f.Users()))
+	return 0
 }

@@ -240,3 +240,41 @@ func TestNewErrors(t *testing.T) {
 		})
 	}
 }
+
+// TestInPlaceWriteIsNotLoadedHalfWritten truncates the file and writes it back slowly, as an in-place writer on a
+// busy machine does: the empty and half-written versions must never be loaded (they parse cleanly with users missing).
+func TestInPlaceWriteIsNotLoadedHalfWritten(t *testing.T) {
+	path := tempPath(t)
+	writeUsers(t, path, map[string]string{"alice": "pw-alice", "bob": "pw-bob"})
+	full, err := os.ReadFile(path)
+	if err != nil {
+		t.Fatal(err)
+	}
+	// A long quiet period keeps the test meaningful when this shared machine stretches the writer's 80ms pauses.
+	c, _, reg := newTestController(t, Options{Path: path, PollInterval: 20 * time.Millisecond, quiet: time.Second})
+
+	fh, err := os.OpenFile(path, os.O_WRONLY|os.O_TRUNC, 0o600)
+	if err != nil {
+		t.Fatal(err)
+	}
+	half := bytes.IndexByte(full, '\n') + 1 // alice's line only
+	for _, part := range [][]byte{nil, full[:half], full[half:]} {
+		if _, err := fh.Write(part); err != nil {
+			t.Fatal(err)
+		}
+		time.Sleep(80 * time.Millisecond) // each state is seen by several polls and events
+		if !authorized(t, c, "10.0.0.1", "bob", "pw-bob") {
+			t.Fatalf("bob rejected after writing %d bytes: a half-written file was loaded (reloads %v)", len(part), counter(t, reg, "registry_kit_auth_reloads_total", "success"))
+		}
+	}
+	if err := fh.Close(); err != nil {
+		t.Fatal(err)
+	}
+	eventually(t, reloadWait, "the rewritten file was not loaded", func() bool {
+		return counter(t, reg, "registry_kit_auth_reloads_total", "success") == 1
+	})
+	time.Sleep(1500 * time.Millisecond)
+	if got := counter(t, reg, "registry_kit_auth_reloads_total", "success"); got != 1 {
+		t.Errorf("reloads_total{success} = %v, want 1 (only the complete file)", got)
+	}
+}

@@ -112,7 +112,6 @@ func New(cfg Config, opts ...Option) (_ *Server, err error) {
 	}
 	var h http.Handler = newBlobFastPath(cfg.DataDir, s.ac, reg, s.app)
 	h = rejectMalformed(h)
-	h = rejectMalformed(h)
 	h = healthRoutes(newStorageProbe(cfg.DataDir), h)
 	if level <= slog.LevelDebug {
 		h = accessLog(o.logger, h)

@@ -209,6 +209,10 @@ func TestNormalizeServer(t *testing.T) {
 		{in: "re g", wantErr: `"re g" is not a host[:port][/path]`},
 		{in: "-reg-", wantErr: `"-reg-" is not a valid host[:port]`},
 		{in: "reg:abc", wantErr: "is not a host[:port][/path]"},
+		{in: "reg/Team", wantErr: `path "/Team" is not a repository path`},
+		{in: "reg/a b", wantErr: `path "/a b" is not a repository path`},
+		{in: "reg#", wantErr: "without user, query or fragment"},
+		{in: "http://reg/v2/v1/", want: "reg"},
 	}
 	for _, tt := range tests {
 		t.Run(tt.in, func(t *testing.T) {

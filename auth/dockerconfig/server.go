@@ -12,6 +12,9 @@ import (
 // bracketed IPv6 address, and an optional port.
 var hostRE = regexp.MustCompile(`^(\[[0-9a-fA-F:.]+\]|[a-zA-Z0-9*?](?:[a-zA-Z0-9*?_-]*[a-zA-Z0-9*?])?(?:\.[a-zA-Z0-9*?](?:[a-zA-Z0-9*?_-]*[a-zA-Z0-9*?])?)*)(?::[0-9]{1,5})?$`)
 
+// pathRE accepts the repository-path prefix a key may carry.
+var pathRE = regexp.MustCompile(`^(/[a-z0-9._-]+)*$`)
+
 // NormalizeServer turns what a user typed as a registry server into the key to store in a pull secret,
 // and explains what it changed and which images the kubelet will use the entry for:
 //   - Docker Hub in any spelling ("docker.io", "index.docker.io", "registry-1.docker.io", "https://index.docker.io/v1/")
@@ -44,25 +47,29 @@ func NormalizeServer(server string) (key string, notes []string, err error) {
 	if err != nil {
 		return "", nil, fmt.Errorf("registry server %q is not a host[:port][/path]: %w", s, err)
 	}
-	if u.User != nil || u.RawQuery != "" || u.Fragment != "" || strings.HasSuffix(rest, "?") {
+	if u.User != nil || strings.ContainsAny(rest, "?#@") {
 		return "", nil, fmt.Errorf("registry server %q must be host[:port][/path] without user, query or fragment", s)
 	}
 	if !hostRE.MatchString(u.Host) {
 		return "", nil, fmt.Errorf("registry server %q: %q is not a valid host[:port]", s, u.Host)
 	}
-	path := u.Path
-	switch {
-	case path == "" || path == "/":
-		path = ""
-	case path == "/v1" || path == "/v2" || strings.HasPrefix(path, "/v1/") || strings.HasPrefix(path, "/v2/"):
-		if p := path[3:]; p != "" && p != "/" {
-			path = p
-		} else {
-			path = ""
+	path, dropped := u.Path, false
+	for {
+		if t := strings.TrimRight(path, "/"); t == "/v1" || t == "/v2" {
+			path, dropped = "", true
+		} else if strings.HasPrefix(path, "/v1/") || strings.HasPrefix(path, "/v2/") {
+			path, dropped = path[3:], true
+			continue
 		}
+		break
+	}
+	if dropped {
 		notes = append(notes, fmt.Sprintf("dropped the API path %s (the kubelet ignores /v1/ and /v2/)", u.Path[:3]))
 	}
-	path = strings.TrimSuffix(path, "/")
+	path = strings.TrimRight(path, "/")
+	if !pathRE.MatchString(path) {
+		return "", nil, fmt.Errorf("registry server %q: path %q is not a repository path (lowercase letters, digits, . _ - /)", s, path)
+	}
 	key = u.Host + path
 	if strings.Contains(u.Host, ":") && !strings.HasPrefix(u.Host, "[") || strings.Contains(u.Host, "]:") {
 		notes = append(notes, fmt.Sprintf("the kubelet uses this entry for images named %s/...; the port must match exactly", key))

@@ -17,6 +17,7 @@ import (
 	"k8s.io/client-go/discovery/cached/memory"
 	"k8s.io/client-go/dynamic"
 	"k8s.io/client-go/kubernetes"
+	"k8s.io/client-go/rest"
 	"k8s.io/client-go/restmapper"
 	"sigs.k8s.io/yaml"
 
@@ -286,6 +287,12 @@ func writeObjectsYAML(w io.Writer, applied []deploy.Applied) error {
 // deployClients builds the dynamic client, REST mapper and clientset deploy and undeploy need from kubectl's
 // flags, failing early with a clear message when the cluster cannot be reached.
 func deployClients(k *kubeFlags) (deploy.Clients, error) {
+	// Like kubectl, cli-runtime falls back to http://localhost:8080 when there is no kubeconfig at all; say so
+	// instead of reporting a refused connection to a server the user never named.
+	// (Inside a pod, the in-cluster configuration applies instead.)
+	if raw, err := k.config.ToRawKubeConfigLoader().RawConfig(); err == nil && len(raw.Clusters) == 0 && !inCluster() {
+		return deploy.Clients{}, errors.New("no kubeconfig found: set --kubeconfig or KUBECONFIG, or create ~/.kube/config")
+	}
 	cfg, err := k.restConfig()
 	if err != nil {
 		return deploy.Clients{}, err
@@ -312,4 +319,9 @@ func deployNamespace(k *kubeFlags) string {
 		return ns
 	}
 	return manifests.DefaultNamespace
+}
+
+func inCluster() bool {
+	_, err := rest.InClusterConfig()
+	return err == nil
 }

@@ -33,10 +33,16 @@ var eventWords = map[EventClass]string{
 // settleSecretChecks turns secret problems into warnings when the image's credentials work anyway, so they are not
 // named as the reason an image cannot be pulled.
 func (r *imageRun) settleSecretChecks() {
-	credsOK := false
+	// Either the registry took the credentials and has the image, or another pull secret has an entry for this
+	// registry that was not rejected: the broken secret is then not what stops the pull.
+	credsOK := r.matched
 	for _, c := range r.ir.Checks {
 		if c.Name == CheckCredentials && c.Status == Pass && r.hasManifestPass() {
 			credsOK = true
+		}
+		if c.Cause == CauseCredentialsRejected || c.Cause == CauseNoCredentials {
+			credsOK = false
+			break
 		}
 	}
 	if !credsOK {
@@ -45,7 +51,7 @@ func (r *imageRun) settleSecretChecks() {
 	for i, c := range r.ir.Checks {
 		if (c.Name == CheckSecretsExist || c.Name == CheckSecretFormat) && c.Status == Fail {
 			r.ir.Checks[i].Status = Warn
-			r.ir.Checks[i].Message += " (not needed for this image)"
+			r.ir.Checks[i].Message += fmt.Sprintf(" (not needed for this image: another pull secret has an entry for %s)", r.host)
 		}
 	}
 }

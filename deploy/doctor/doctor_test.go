@@ -154,7 +154,7 @@ func TestRunCauses(t *testing.T) {
 		{name: "an extra missing secret is not the cause when another secret matches", want: []Cause{CauseConnectionRefused},
 			objs: []runtime.Object{testPod(closed+"/app:v1", withSecrets("regcred", "gone"), backOff("")), defaultSA("team"),
 				pullSecret(t, "team", "regcred", closed, testUser, testPass)},
-			texts: []string{"! WARN  namespace-alignment", "(not needed for this image)"}},
+			texts: []string{"! WARN  namespace-alignment", "(not needed for this image: another pull secret has an entry for " + closed + ")"}},
 		{name: "secret of wrong type", want: []Cause{CauseSecretType},
 			objs: []runtime.Object{testPod(host+"/app:v1", withSecrets("regcred"), backOff("")), defaultSA("team"),
 				&corev1.Secret{ObjectMeta: metav1.ObjectMeta{Namespace: "team", Name: "regcred"}, Type: corev1.SecretTypeOpaque,

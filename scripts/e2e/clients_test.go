@@ -124,10 +124,8 @@ func podmanClient(t *testing.T, e *clientEnv) {
 		"--tmpdir", filepath.Join(root, "tmp"), "--storage-driver", "overlay", "--events-backend", "none",
 	}
 	p := func(args ...string) []string { return append(slices.Clone(base), args...) }
-	t.Cleanup(func() {
-		// Unmount the overlay storage before the temp dir is removed.
-		_, _ = podman.run("", p("system", "reset", "--force")...)
-	})
+	// Push and pull mount nothing, so the temp dir goes with the test. (No `podman system reset`: it would also
+	// prune the host's shared network definitions.)
 	reg, repo := e.s.Addr, "e2e/podman:v1"
 	ref := reg + "/" + repo
 	authfile := filepath.Join(t.TempDir(), "auth.json")

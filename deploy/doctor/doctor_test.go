@@ -131,7 +131,9 @@ func TestRunCauses(t *testing.T) {
 		defer l.Close()
 		return l.Addr().String()
 	}()
-	tlsSrv := httptest.NewTLSServer(http.NotFoundHandler())
+	tlsSrv := httptest.NewUnstartedServer(http.NotFoundHandler())
+	tlsSrv.Config.ErrorLog = log.New(io.Discard, "", 0) // the handshake errors doctor causes on purpose
+	tlsSrv.StartTLS()
 	t.Cleanup(tlsSrv.Close)
 	tlsHost := strings.TrimPrefix(tlsSrv.URL, "https://")
 	good := func(ns string) *corev1.Secret { return pullSecret(t, ns, "regcred", host, testUser, testPass) }

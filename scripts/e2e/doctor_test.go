@@ -8,6 +8,8 @@ import (
 	"encoding/json"
 	"errors"
 	"fmt"
+	"io"
+	"log"
 	"net/http/httptest"
 	"net/http/httputil"
 	"net/url"
@@ -203,6 +205,7 @@ func proxyTo(t *testing.T, target string, useTLS bool) string {
 	t.Helper()
 	u, _ := url.Parse("http://" + target)
 	srv := httptest.NewUnstartedServer(httputil.NewSingleHostReverseProxy(u))
+	srv.Config.ErrorLog = log.New(io.Discard, "", 0) // the node's failed handshakes are the point of the test
 	if useTLS {
 		srv.StartTLS()
 	} else {
@@ -350,8 +353,16 @@ func TestDoctorCluster(t *testing.T) {
 		waitPullFailure(t, cs, ns, pod)
 		r := runDoctorBinary(t, pod, "-n", ns)
 		assertCauses(t, r, doctor.CauseCredentialsRejected)
-		if strings.Contains(r.out, s.Password) {
-			t.Error("doctor printed the password")
+		// The same diagnosis when doctor finds the namespace's failing pods itself.
+		all := runDoctorBinary(t, "-n", ns)
+		assertCauses(t, all, doctor.CauseCredentialsRejected)
+		if len(all.report.Pods) != 1 || all.report.Pods[0].Name != pod {
+			t.Errorf("namespace-wide doctor diagnosed %d pods, want just %s:\n%s", len(all.report.Pods), pod, all.text())
+		}
+		for _, out := range []string{r.out, all.out} {
+			if strings.Contains(out, s.Password) {
+				t.Error("doctor printed the password")
+			}
 		}
 	})
 	t.Run("tag not found", func(t *testing.T) {

@@ -143,13 +143,54 @@ func Deploy(ctx context.Context, c Clients, opts Options) (*Result, error) {
 	if endpoint != "" {
 		res.PushAddress = hostPort(endpoint)
 		if opts.Address == "" && opts.PullAddress == "" && len(probes) > 0 && endpoint != probes[0] {
-			res.Warnings = append(res.Warnings, fmt.Sprintf("the node port answers on %s but not on 127.0.0.1 here: if kube-proxy "+
-				"does not serve node ports on the nodes' loopback either (--nodeport-addresses without 127.0.0.0/8, "+
-				"--iptables-localhost-nodeports=false, nftables or IPVS mode), pods cannot pull from %s; redeploy with "+
-				"--pull-address %s and make each node's containerd trust it (certs.d hosts.toml, below)", res.PushAddress, res.PullPrefix, res.PushAddress))
+			res.loopbackMissing(isLocalAddress(hostOnly(res.PushAddress)))
 		}
 	}
 	return res, nil
+}
+
+// loopbackMissing handles a node port that answers on a node IP but not on 127.0.0.1 from here. When the
+// answering IP belongs to this machine, this machine is that node, and its loopback is known not to work: pods
+// there must use the node IP (which containerd only pulls from over plain HTTP with a certs.d entry). Otherwise
+// nothing is known about the nodes' loopback, so the prefix stays and a warning says what to check.
+func (r *Result) loopbackMissing(onThisNode bool) {
+	why := "kube-proxy serves node ports on the node's IP only (--nodeport-addresses without 127.0.0.0/8, " +
+		"--iptables-localhost-nodeports=false, or nftables/IPVS mode)"
+	if onThisNode {
+		r.Warnings = append(r.Warnings, fmt.Sprintf("the node port answers on %s but not on this node's loopback: %s; pods use %s instead of %s",
+			r.PushAddress, why, r.PushAddress, r.PullPrefix))
+		r.PullPrefix = r.PushAddress
+		return
+	}
+	r.Warnings = append(r.Warnings, fmt.Sprintf("the node port answers on %s but not on 127.0.0.1 here: if on the nodes too %s, "+
+		"pods cannot pull from %s; then redeploy with --pull-address %s and make each node's containerd trust it "+
+		"(certs.d/%s/hosts.toml with server = \"http://%s\")", r.PushAddress, why, r.PullPrefix, r.PushAddress, r.PushAddress, r.PushAddress))
+}
+
+func hostOnly(hostport string) string {
+	h, _, err := net.SplitHostPort(hostport)
+	if err != nil {
+		return hostport
+	}
+	return h
+}
+
+// isLocalAddress reports whether ip is assigned to one of this machine's interfaces.
+func isLocalAddress(ip string) bool {
+	want := net.ParseIP(ip)
+	if want == nil {
+		return false
+	}
+	addrs, err := net.InterfaceAddrs()
+	if err != nil {
+		return false
+	}
+	for _, a := range addrs {
+		if n, ok := a.(*net.IPNet); ok && n.IP.Equal(want) {
+			return true
+		}
+	}
+	return false
 }
 
 // describeService finds the registry's Service among the applied objects and, for a node port, the pull prefix.

@@ -111,3 +111,30 @@ func TestDiagnoseClaim(t *testing.T) {
 		}
 	}
 }
+
+func TestLoopbackMissing(t *testing.T) {
+	tests := []struct {
+		name       string
+		onThisNode bool
+		wantPrefix string
+		wantWarn   string
+	}{
+		{"deploy runs on the node", true, "10.200.0.1:30500", "pods use 10.200.0.1:30500 instead of localhost:30500"},
+		{"deploy runs elsewhere", false, "localhost:30500", "redeploy with --pull-address 10.200.0.1:30500"},
+	}
+	for _, tc := range tests {
+		t.Run(tc.name, func(t *testing.T) {
+			r := &Result{PushAddress: "10.200.0.1:30500", PullPrefix: "localhost:30500"}
+			r.loopbackMissing(tc.onThisNode)
+			if r.PullPrefix != tc.wantPrefix {
+				t.Errorf("PullPrefix = %q, want %q", r.PullPrefix, tc.wantPrefix)
+			}
+			if len(r.Warnings) != 1 || !strings.Contains(r.Warnings[0], tc.wantWarn) {
+				t.Errorf("Warnings = %q, want one containing %q", r.Warnings, tc.wantWarn)
+			}
+		})
+	}
+	if !isLocalAddress("127.0.0.1") || isLocalAddress("192.0.2.1") || isLocalAddress("not-an-ip") {
+		t.Error("isLocalAddress misjudges 127.0.0.1, 192.0.2.1 (TEST-NET) or a non-IP")
+	}
+}

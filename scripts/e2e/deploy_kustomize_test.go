@@ -57,8 +57,10 @@ patches:
 		t.Fatalf("deploy -k: %v\n%s", first.err, depRedact(first.out))
 	}
 	t.Logf("deploy -k from scratch to serving: %s", first.elapsed.Round(100*1e6))
-	for _, want := range []string{"namespace/" + ns + " created", "secret/registry-htpasswd created", "deployment.apps/registry created",
-		fmt.Sprintf("Image prefix for pods:      localhost:%d/", port)} {
+	if prefix := depField(first.out, "Image prefix for pods:"); !strings.HasSuffix(prefix, fmt.Sprintf(":%d/", port)) {
+		t.Errorf("image prefix %q is not on node port %d:\n%s", prefix, port, depRedact(first.out))
+	}
+	for _, want := range []string{"namespace/" + ns + " created", "secret/registry-htpasswd created", "deployment.apps/registry created"} {
 		if !strings.Contains(first.out, want) {
 			t.Errorf("deploy -k output lacks %q:\n%s", want, depRedact(first.out))
 		}

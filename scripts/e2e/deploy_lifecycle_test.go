@@ -58,21 +58,27 @@ func TestDeployLifecycle(t *testing.T) {
 	}
 	push := depField(first.out, "Push from this machine to:")
 	prefix := strings.TrimSuffix(depField(first.out, "Image prefix for pods:"), "/")
-	if want := fmt.Sprintf("localhost:%d", port); prefix != want {
-		t.Fatalf("image prefix = %q, want %q:\n%s", prefix, want, depRedact(first.out, password))
-	}
 	switch push {
 	case fmt.Sprintf("127.0.0.1:%d", port):
 		// kube-proxy serves node ports on loopback: pods pull from localhost:<port>, plain HTTP, no configuration.
+		if want := fmt.Sprintf("localhost:%d", port); prefix != want {
+			t.Fatalf("image prefix = %q, want %q:\n%s", prefix, want, depRedact(first.out, password))
+		}
 		t.Logf("node port answers on 127.0.0.1: pods use %s", prefix)
 	case fmt.Sprintf("%s:%d", nodeIP, port):
 		// This cluster's kube-proxy serves node ports on the node IP only (--nodeport-addresses,
-		// --iptables-localhost-nodeports=false): deploy must say so, and pods use the node IP, trusted through certs.d.
-		if !strings.Contains(first.out, "Warning: the node port answers on "+push+" but not on 127.0.0.1") {
-			t.Errorf("deploy did not warn that localhost node ports do not answer:\n%s", depRedact(first.out, password))
+		// --iptables-localhost-nodeports=false) and the test runs on the node: deploy must see that localhost
+		// cannot work, give the node IP as the prefix, and say how containerd must trust it.
+		for _, want := range []string{"Warning: the node port answers on " + push + " but not on this node's loopback",
+			"certs.d/" + push + "/hosts.toml", `server = "http://` + push + `"`} {
+			if !strings.Contains(first.out, want) {
+				t.Errorf("deploy output lacks %q:\n%s", want, depRedact(first.out, password))
+			}
 		}
-		prefix = push
-		trustRegistry(t, prefix)
+		if prefix != push {
+			t.Fatalf("image prefix = %q, want the node address %q:\n%s", prefix, push, depRedact(first.out, password))
+		}
+		trustRegistry(t, prefix) // what the printed hosts.toml says, in this cluster's certs.d
 		t.Logf("node port answers on the node IP only: pods use %s (trusted in certs.d)", prefix)
 	default:
 		t.Fatalf("push address = %q, want 127.0.0.1:%d or %s:%d:\n%s", push, port, nodeIP, port, depRedact(first.out, password))

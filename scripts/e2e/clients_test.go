@@ -124,8 +124,9 @@ func podmanClient(t *testing.T, e *clientEnv) {
 		"--tmpdir", filepath.Join(root, "tmp"), "--storage-driver", "overlay", "--events-backend", "none",
 	}
 	p := func(args ...string) []string { return append(slices.Clone(base), args...) }
-	// Push and pull mount nothing, so the temp dir goes with the test. (No `podman system reset`: it would also
-	// prune the host's shared network definitions.)
+	// The overlay driver bind-mounts its home; unmount what is left under root before the temp dir goes. (Not
+	// `podman system reset`: it would also prune the host's shared network definitions.)
+	t.Cleanup(func() { unmountUnder(t, root) })
 	reg, repo := e.s.Addr, "e2e/podman:v1"
 	ref := reg + "/" + repo
 	authfile := filepath.Join(t.TempDir(), "auth.json")

@@ -5,9 +5,11 @@ import (
 	"context"
 	"fmt"
 	"io"
+	"io/fs"
 	"log/slog"
 	"net/http"
 	"os"
+	"path/filepath"
 	"strings"
 	"testing"
 	"time"
@@ -210,8 +212,16 @@ func TestShutdownGraceExceeded(t *testing.T) {
 	}
 	resp.Body.Close()
 	pr, pw := io.Pipe()
-	defer pw.Close()
+	clientDone := make(chan struct{})
+	// The abandoned handler goes on writing upload state for a moment after Run gave up on it: wait for the
+	// storage to settle before t.TempDir's cleanup (registered earlier, so run later) removes it.
+	t.Cleanup(func() {
+		pw.Close()
+		<-clientDone
+		waitStorageSettled(t, cfg.DataDir)
+	})
 	go func() {
+		defer close(clientDone)
 		req, _ := http.NewRequest(http.MethodPatch, resp.Header.Get("Location"), pr)
 		req.SetBasicAuth(AdminUser, ts.password)
 		req.Header.Set("Content-Type", "application/octet-stream")
@@ -303,6 +313,32 @@ func Example() {
 }
 
 // inFlight reports whether distribution has authorized a request with this method, so its handler is running.
+// waitStorageSettled waits (up to 5s) until the tree under dir stops changing between two looks 100ms apart.
+func waitStorageSettled(t *testing.T, dir string) {
+	t.Helper()
+	snapshot := func() string {
+		var b strings.Builder
+		filepath.WalkDir(dir, func(p string, d fs.DirEntry, err error) error {
+			if err == nil {
+				if fi, err := d.Info(); err == nil {
+					fmt.Fprintf(&b, "%s %d %d\n", p, fi.Size(), fi.ModTime().UnixNano())
+				}
+			}
+			return nil
+		})
+		return b.String()
+	}
+	prev := snapshot()
+	for deadline := time.Now().Add(5 * time.Second); time.Now().Before(deadline); {
+		time.Sleep(100 * time.Millisecond)
+		cur := snapshot()
+		if cur == prev {
+			return
+		}
+		prev = cur
+	}
+}
+
 func inFlight(logs, method string) bool {
 	for _, l := range strings.Split(logs, "\n") {
 		if strings.Contains(l, `msg="authorized request"`) && strings.Contains(l, "http.request.method="+method) {

@@ -34,6 +34,7 @@ var rpsCases = []rpsCase{{http.MethodHead, 1}, {http.MethodHead, 16}, {http.Meth
 type results struct {
 	servers []string
 	rps     map[rpsCase]map[string]float64
+	cpu     map[rpsCase]map[string]time.Duration // server CPU time per request
 	errors  map[rpsCase]map[string]int64
 	pushMBs map[string]float64
 	crane   map[string]time.Duration
@@ -46,7 +47,7 @@ var client = &http.Client{Transport: &http.Transport{
 const manifestAccept = "application/vnd.oci.image.manifest.v1+json, application/vnd.docker.distribution.manifest.v2+json"
 
 func measure(ctx context.Context, cfg config, servers []*server, work string) (*results, error) {
-	r := &results{rps: map[rpsCase]map[string]float64{}, errors: map[rpsCase]map[string]int64{},
+	r := &results{rps: map[rpsCase]map[string]float64{}, cpu: map[rpsCase]map[string]time.Duration{}, errors: map[rpsCase]map[string]int64{},
 		pushMBs: map[string]float64{}, crane: map[string]time.Duration{}}
 	for _, s := range servers {
 		r.servers = append(r.servers, s.name)
@@ -54,8 +55,8 @@ func measure(ctx context.Context, cfg config, servers []*server, work string) (*
 	// Servers take turns, in short rounds, so background load on this shared machine hits all of them alike.
 	const rounds = 6
 	for _, c := range rpsCases {
-		r.rps[c], r.errors[c] = map[string]float64{}, map[string]int64{}
-		ok, elapsed := map[string]int64{}, map[string]time.Duration{}
+		r.rps[c], r.cpu[c], r.errors[c] = map[string]float64{}, map[string]time.Duration{}, map[string]int64{}
+		ok, elapsed, cpu := map[string]int64{}, map[string]time.Duration{}, map[string]time.Duration{}
 		for _, s := range servers {
 			// Warm up: connections, caches, and the first (bcrypt) verification.
 			if err := manifestOnce(ctx, s, c.method, "http://"+s.addr+"/v2/bench/app/manifests/latest"); err != nil {
@@ -64,18 +65,31 @@ func measure(ctx context.Context, cfg config, servers []*server, work string) (*
 		}
 		for range rounds {
 			for _, s := range servers {
+				cpu0, err := s.cpuTime()
+				if err != nil {
+					return nil, err
+				}
 				n, errs, d, err := manifestRequests(ctx, s, c, cfg.duration/rounds)
 				if err != nil {
 					return nil, fmt.Errorf("%s %s c=%d: %w", s.name, c.method, c.concurrency, err)
 				}
+				cpu1, err := s.cpuTime()
+				if err != nil {
+					return nil, err
+				}
 				ok[s.name] += n
 				elapsed[s.name] += d
+				cpu[s.name] += cpu1 - cpu0
 				r.errors[c][s.name] += errs
 			}
 		}
 		for _, s := range servers {
 			r.rps[c][s.name] = float64(ok[s.name]) / elapsed[s.name].Seconds()
-			fmt.Fprintf(os.Stderr, "%-12s %-4s c=%-2d %9.0f req/s\n", s.name, c.method, c.concurrency, r.rps[c][s.name])
+			if ok[s.name] > 0 {
+				r.cpu[c][s.name] = cpu[s.name] / time.Duration(ok[s.name])
+			}
+			fmt.Fprintf(os.Stderr, "%-12s %-4s c=%-2d %9.0f req/s %9v CPU/req\n", s.name, c.method, c.concurrency,
+				r.rps[c][s.name], r.cpu[c][s.name])
 		}
 	}
 	blob := make([]byte, cfg.blobMB<<20)
@@ -268,6 +282,16 @@ func (r *results) print(w io.Writer, cfg config) {
 		}
 		fmt.Fprintf(tw, "%s\t%s\t%s\t\n", ratio(m["rk-auth"], m["rk-noauth"]), ratio(m["rk-auth"], m["stock-auth"]),
 			ratio(m["stock-auth"], m["stock-noauth"]))
+	}
+	for _, c := range rpsCases {
+		m := r.cpu[c]
+		fmt.Fprintf(tw, "  server CPU per request (µs)\t")
+		for _, s := range r.servers {
+			fmt.Fprintf(tw, "%.0f\t", float64(m[s])/float64(time.Microsecond))
+		}
+		// For CPU, lower is better: print efficiency (noauth CPU / auth CPU), comparable to the req/s ratios.
+		fmt.Fprintf(tw, "%s\t%s\t%s\t\n", ratio(float64(m["rk-noauth"]), float64(m["rk-auth"])),
+			ratio(float64(m["stock-auth"]), float64(m["rk-auth"])), ratio(float64(m["stock-noauth"]), float64(m["stock-auth"])))
 	}
 	p := r.pushMBs
 	fmt.Fprintf(tw, "chunked push %d MiB / %d MiB chunks (MB/s)\t", cfg.blobMB, cfg.chunkMB)

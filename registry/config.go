@@ -8,6 +8,7 @@ import (
 	"net"
 	"os"
 	"path/filepath"
+	"slices"
 	"strconv"
 	"strings"
 	"syscall"
@@ -69,6 +70,17 @@ type Config struct {
 	// UploadPurgeAge and UploadPurgeInterval: uploads older than the age are removed every interval; zero age disables.
 	UploadPurgeAge      time.Duration
 	UploadPurgeInterval time.Duration
+
+	// Storage is StorageFilesystem (DataDir) or StorageS3 (S3; DataDir then only keeps local state such as the
+	// generated admin password). Object storage lets several replicas serve one bucket; it requires the shared HTTP
+	// secret.
+	Storage string
+	S3      S3Config
+	// BlobRedirect answers blob downloads from object storage with a redirect to a presigned URL instead of
+	// proxying the bytes. Clients then need to reach the storage endpoint themselves.
+	BlobRedirect bool
+	// Redis is the blob-descriptor cache shared by replicas; without addresses each process caches in memory.
+	Redis RedisConfig
 }
 
 // DefaultConfig returns the zero-configuration settings.
@@ -83,6 +95,8 @@ func DefaultConfig() Config {
 		ShutdownGrace:       DefaultShutdownGrace,
 		UploadPurgeAge:      DefaultUploadPurgeAge,
 		UploadPurgeInterval: DefaultUploadPurgeInterval,
+		Storage:             StorageFilesystem,
+		S3:                  S3Config{Region: DefaultS3Region, Secure: true},
 	}
 }
 
@@ -94,11 +108,15 @@ func (c Config) HtpasswdPath() string {
 	return filepath.Join(c.DataDir, "htpasswd")
 }
 
-// Redacted returns a copy safe to print: the HTTP secret is replaced and derived defaults are filled in.
+// Redacted returns a copy safe to print: the HTTP secret, S3 keys and Redis password are replaced and derived
+// defaults are filled in.
 func (c Config) Redacted() Config {
-	if c.HTTPSecret != "" {
-		c.HTTPSecret = redacted
+	for _, s := range []*string{&c.HTTPSecret, &c.S3.AccessKey, &c.S3.SecretKey, &c.Redis.Password} {
+		if *s != "" {
+			*s = redacted
+		}
 	}
+	c.Redis.Addrs = slices.Clone(c.Redis.Addrs)
 	c.Htpasswd = c.HtpasswdPath()
 	return c
 }
@@ -160,6 +178,8 @@ func (c Config) Validate() error {
 	if c.UploadPurgeAge > 0 && c.UploadPurgeInterval <= 0 {
 		add("upload-purge-interval", "must be positive when upload-purge-age is set, got %s", c.UploadPurgeInterval)
 	}
+	errs = append(errs, c.validateStorage()...)
+	errs = append(errs, c.validateRedis()...)
 	return errors.Join(errs...)
 }
 

@@ -15,16 +15,29 @@ import (
 )
 
 // distConfig translates a validated Config into distribution's configuration. authType names the access controller
-// registered for this server ("" for none).
-func distConfig(cfg Config, secret, authType string) *configuration.Configuration {
+// registered for this server ("" for none); backend is the storage driver's name and parameters (see
+// storageBackend); redisPassword is the Redis password read from its file or the environment.
+func distConfig(cfg Config, secret, authType string, backend storageBackend, redisPassword string) *configuration.Configuration {
 	dc := &configuration.Configuration{}
 	dc.Version = "0.1"
 	dc.Log.AccessLog.Disabled = true
 	dc.Log.Level = configuration.Loglevel(cfg.LogLevel)
+	cache := "inmemory"
+	if len(cfg.Redis.Addrs) > 0 {
+		cache = "redis"
+		dc.Redis.Options.Addrs = cfg.Redis.Addrs
+		dc.Redis.Options.DB = cfg.Redis.DB
+		dc.Redis.Options.Password = redisPassword
+		dc.Redis.Options.DialTimeout = redisTimeout
+		dc.Redis.Options.ReadTimeout = redisTimeout
+		dc.Redis.Options.WriteTimeout = redisTimeout
+	}
 	dc.Storage = configuration.Storage{
-		"filesystem": configuration.Parameters{"rootdirectory": cfg.DataDir},
-		"cache":      configuration.Parameters{"blobdescriptor": "inmemory"},
+		backend.name: backend.params,
+		"cache":      configuration.Parameters{"blobdescriptor": cache},
 		"delete":     configuration.Parameters{"enabled": cfg.DeleteEnabled},
+		// Without redirects, blob bytes flow through the registry; with them clients fetch presigned URLs.
+		"redirect": configuration.Parameters{"disable": !cfg.BlobRedirect},
 		"maintenance": configuration.Parameters{
 			"uploadpurging": map[any]any{
 				"enabled":  cfg.UploadPurgeAge > 0,
@@ -44,6 +57,24 @@ func distConfig(cfg Config, secret, authType string) *configuration.Configuratio
 	// Layers with foreign URLs (Windows base layers, the OCI conformance suite) must be accepted.
 	dc.Validation.Manifests.URLs.Allow = []string{"^https?://"}
 	return dc
+}
+
+// storageBackend is a storage driver's registered name and its parameters.
+type storageBackend struct {
+	name   string
+	params configuration.Parameters
+}
+
+// newStorageBackend names the driver for cfg.Storage and reads the S3 credentials from their files.
+func newStorageBackend(cfg Config) (storageBackend, error) {
+	if !cfg.objectStorage() {
+		return storageBackend{name: StorageFilesystem, params: configuration.Parameters{"rootdirectory": cfg.DataDir}}, nil
+	}
+	p, err := cfg.s3Params()
+	if err != nil {
+		return storageBackend{}, err
+	}
+	return storageBackend{name: s3DriverName, params: p}, nil
 }
 
 // newAccessController builds the access controller both distribution and the blob fast path use. It is the one

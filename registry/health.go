@@ -2,22 +2,32 @@ package registry
 
 import (
 	"bytes"
+	"context"
 	"crypto/rand"
+	"errors"
 	"fmt"
 	"net/http"
 	"os"
 	"path/filepath"
 	"sync"
 	"time"
+
+	storagedriver "github.com/distribution/distribution/v3/registry/storage/driver"
 )
 
-// readinessCacheTTL is how long one storage check answers /readyz, so probes cannot load the disk.
-const readinessCacheTTL = 2 * time.Second
+const (
+	// readinessCacheTTL is how long one round of checks answers /readyz, so probes cannot load the storage.
+	readinessCacheTTL = 2 * time.Second
+	// readinessTimeout bounds one round of checks against object storage and Redis.
+	readinessTimeout = 3 * time.Second
+)
 
-// storageProbe checks the storage root accepts a small write, read back and delete.
-type storageProbe struct {
-	dir  string
-	name string // unique per server, so replicas sharing a volume do not race
+// readinessCheck is one dependency /readyz needs: storage, the shared cache.
+type readinessCheck func(ctx context.Context) error
+
+// readiness runs its checks at most once per readinessCacheTTL and remembers the first failure.
+type readiness struct {
+	checks []readinessCheck
 
 	mu      sync.Mutex
 	checked time.Time
@@ -25,47 +35,74 @@ type storageProbe struct {
 	now     func() time.Time
 }
 
-func newStorageProbe(dir string) *storageProbe {
-	return &storageProbe{dir: dir, name: ".registry-kit-readyz-" + rand.Text()[:10], now: time.Now}
+func newReadiness(checks ...readinessCheck) *readiness {
+	return &readiness{checks: checks, now: time.Now}
 }
 
-func (p *storageProbe) check() error {
+func (p *readiness) check() error {
 	p.mu.Lock()
 	defer p.mu.Unlock()
 	if now := p.now(); now.Sub(p.checked) >= readinessCacheTTL || p.checked.IsZero() {
-		p.err = p.probe()
+		ctx, cancel := context.WithTimeout(context.Background(), readinessTimeout)
+		p.err = nil
+		for _, c := range p.checks {
+			if p.err = c(ctx); p.err != nil {
+				break
+			}
+		}
+		cancel()
 		p.checked = now
 	}
 	return p.err
 }
 
-func (p *storageProbe) probe() error {
-	path := filepath.Join(p.dir, p.name)
-	want := []byte(p.name)
-	if err := os.WriteFile(path, want, 0o600); err != nil {
-		return fmt.Errorf("writing to storage: %w", err)
+// filesystemCheck checks the storage root accepts a small write, read back and delete. The file name is unique
+// per server, so replicas sharing a volume do not race.
+func filesystemCheck(dir string) readinessCheck {
+	name := ".registry-kit-readyz-" + rand.Text()[:10]
+	return func(context.Context) error {
+		path := filepath.Join(dir, name)
+		want := []byte(name)
+		if err := os.WriteFile(path, want, 0o600); err != nil {
+			return fmt.Errorf("writing to storage: %w", err)
+		}
+		got, err := os.ReadFile(path)
+		if err != nil {
+			return fmt.Errorf("reading from storage: %w", err)
+		}
+		if !bytes.Equal(got, want) {
+			return fmt.Errorf("reading from storage: %s returned different bytes than written", path)
+		}
+		if err := os.Remove(path); err != nil {
+			return fmt.Errorf("deleting from storage: %w", err)
+		}
+		return nil
 	}
-	got, err := os.ReadFile(path)
-	if err != nil {
-		return fmt.Errorf("reading from storage: %w", err)
-	}
-	if !bytes.Equal(got, want) {
-		return fmt.Errorf("reading from storage: %s returned different bytes than written", path)
-	}
-	if err := os.Remove(path); err != nil {
-		return fmt.Errorf("deleting from storage: %w", err)
-	}
-	return nil
 }
 
-// healthRoutes serves /healthz (the process answers) and /readyz (storage usable) before anything else.
-func healthRoutes(probe *storageProbe, next http.Handler) http.Handler {
+// objectStorageCheck stats the storage root: one cheap list request that needs the endpoint, the bucket and valid
+// credentials. An empty bucket (nothing under the root yet) is ready.
+func objectStorageCheck(d storagedriver.StorageDriver) readinessCheck {
+	return func(ctx context.Context) error {
+		_, err := d.Stat(ctx, "/")
+		if errors.As(err, new(storagedriver.PathNotFoundError)) {
+			return nil
+		}
+		if err != nil {
+			return fmt.Errorf("object storage: %w", err)
+		}
+		return nil
+	}
+}
+
+// healthRoutes serves /healthz (the process answers) and /readyz (storage and cache usable) before anything else.
+func healthRoutes(ready *readiness, next http.Handler) http.Handler {
 	return http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) {
 		switch r.URL.Path {
 		case "/healthz":
 			writeProbe(w, http.StatusOK, "ok")
 		case "/readyz":
-			if err := probe.check(); err != nil {
+			if err := ready.check(); err != nil {
 				writeProbe(w, http.StatusServiceUnavailable, "not ready: "+err.Error())
 				return
 			}

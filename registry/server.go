@@ -12,12 +12,14 @@ import (
 	"net/http"
 	"os"
 	"path/filepath"
+	"strings"
 	"sync"
 	"time"
 
 	"github.com/distribution/distribution/v3/configuration"
 	"github.com/distribution/distribution/v3/registry/auth"
 	"github.com/distribution/distribution/v3/registry/handlers"
+	"github.com/distribution/distribution/v3/registry/storage/driver/factory"
 	"github.com/prometheus/client_golang/prometheus"
 	"github.com/prometheus/client_golang/prometheus/promhttp"
 )
@@ -44,6 +46,7 @@ type Server struct {
 	app     *handlers.App
 	ac      auth.AccessController
 	handler http.Handler
+	redis   io.Closer // the readiness client of the Redis cache, or nil
 
 	ln, metricsLn net.Listener
 	srv, metrics  *http.Server
@@ -102,7 +105,15 @@ func New(cfg Config, opts ...Option) (_ *Server, err error) {
 	}
 
 	bridgeLogrus(o.logger, level)
-	dc := distConfig(cfg, secret, authType)
+	backend, err := newStorageBackend(cfg)
+	if err != nil {
+		return nil, err
+	}
+	ready, redisPassword, err := s.dependencies(cfg, backend)
+	if err != nil {
+		return nil, err
+	}
+	dc := distConfig(cfg, secret, authType, backend, redisPassword)
 	if err := buildApp(s, dc); err != nil {
 		return nil, err
 	}
@@ -110,9 +121,13 @@ func New(cfg Config, opts ...Option) (_ *Server, err error) {
 	if cfg.MetricsAddr != "" {
 		reg = prometheus.DefaultRegisterer
 	}
-	var h http.Handler = newBlobFastPath(cfg.DataDir, s.ac, reg, s.app)
+	var h http.Handler = s.app
+	if !cfg.objectStorage() {
+		// The fast path reads the filesystem driver's files; object storage goes through distribution.
+		h = newBlobFastPath(cfg.DataDir, s.ac, reg, h)
+	}
 	h = rejectMalformed(h)
-	h = healthRoutes(newStorageProbe(cfg.DataDir), h)
+	h = healthRoutes(ready, h)
 	if level <= slog.LevelDebug {
 		h = accessLog(o.logger, h)
 	}
@@ -120,6 +135,36 @@ func New(cfg Config, opts ...Option) (_ *Server, err error) {
 	s.newHTTPServers()
 	s.announce(o.notices, passwordFile)
 	return s, nil
+}
+
+// dependencies builds the readiness checks for the storage and the Redis cache, and checks Redis's eviction
+// policy. It returns the Redis password for distribution's client.
+func (s *Server) dependencies(cfg Config, backend storageBackend) (*readiness, string, error) {
+	var checks []readinessCheck
+	if cfg.objectStorage() {
+		d, err := factory.Create(context.Background(), backend.name, backend.params)
+		if err != nil {
+			return nil, "", fmt.Errorf("configuring storage s3: %w", err)
+		}
+		checks = append(checks, objectStorageCheck(d))
+	} else {
+		checks = append(checks, filesystemCheck(cfg.DataDir))
+	}
+	if len(cfg.Redis.Addrs) == 0 {
+		if cfg.objectStorage() {
+			s.logger.Warn("object storage without redis-addr: each replica caches blob descriptors in memory, so a blob " +
+				"deleted through one replica can still be reported present by another; give the replicas a shared Redis")
+		}
+		return newReadiness(checks...), "", nil
+	}
+	pw, err := cfg.redisPassword()
+	if err != nil {
+		return nil, "", err
+	}
+	client := newRedisClient(cfg.Redis, pw)
+	s.redis = client
+	checkRedisEvictionPolicy(context.Background(), client, s.logger)
+	return newReadiness(append(checks, redisCheck(client))...), pw, nil
 }
 
 // buildApp creates distribution's App, turning a panic on configuration it rejects into an error.
@@ -180,6 +225,9 @@ func (s *Server) closeAll() {
 	if c, ok := s.ac.(io.Closer); ok {
 		c.Close()
 	}
+	if s.redis != nil {
+		s.redis.Close()
+	}
 }
 
 // Addr is the address the registry listens on (useful with port 0).
@@ -217,7 +265,8 @@ func (s *Server) Run(ctx context.Context) error {
 		go serve(s.metrics, s.metricsLn, false)
 	}
 	s.logger.Info("registry serving", "addr", s.ln.Addr().String(), "tls", s.cfg.TLSCert != "",
-		"metrics", metricsURL(s.MetricsAddr()), "data-dir", s.cfg.DataDir, "auth", !s.cfg.NoAuth)
+		"metrics", metricsURL(s.MetricsAddr()), "storage", s.storageDesc(), "auth", !s.cfg.NoAuth,
+		"cache", s.cacheDesc())
 
 	var serveErr error
 	select {
@@ -253,11 +302,28 @@ func (s *Server) shutdown() error {
 	if c, ok := s.ac.(io.Closer); ok {
 		c.Close()
 	}
+	if s.redis != nil {
+		s.redis.Close()
+	}
 	if err := errors.Join(errs...); err != nil {
 		return fmt.Errorf("shutting down: %w", err)
 	}
 	s.logger.Info("shut down cleanly")
 	return nil
+}
+
+func (s *Server) storageDesc() string {
+	if s.cfg.objectStorage() {
+		return "s3://" + s.cfg.S3.Bucket + s.cfg.S3.RootDirectory
+	}
+	return s.cfg.DataDir
+}
+
+func (s *Server) cacheDesc() string {
+	if len(s.cfg.Redis.Addrs) > 0 {
+		return "redis " + strings.Join(s.cfg.Redis.Addrs, ",")
+	}
+	return "inmemory"
 }
 
 func metricsURL(a net.Addr) string {

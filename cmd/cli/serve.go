@@ -24,6 +24,16 @@ const envPrefix = "REGISTRY_KIT"
 // flag, so it does not show in the process list.
 const secretKey = "http-secret"
 
+// secretEnv are the keys that, like secretKey, are never flags: the object-storage keys and the Redis password come
+// from the environment (or the config file), or from the matching *-file flag. The S3 keys also take the AWS SDK's
+// variable names.
+var secretEnv = map[string][]string{
+	secretKey:        {envPrefix + "_HTTP_SECRET"},
+	"s3-access-key":  {envPrefix + "_S3_ACCESS_KEY", "AWS_ACCESS_KEY_ID"},
+	"s3-secret-key":  {envPrefix + "_S3_SECRET_KEY", "AWS_SECRET_ACCESS_KEY"},
+	"redis-password": {envPrefix + "_REDIS_PASSWORD"},
+}
+
 type serveOptions struct {
 	streams     IOStreams
 	v           *viper.Viper
@@ -44,7 +54,13 @@ htpasswd file exists, telling you where the password is.
 
 Every flag can also be set with an environment variable REGISTRY_KIT_<FLAG> (REGISTRY_KIT_DATA_DIR for --data-dir) or
 in a YAML --config file whose keys are the flag names. Flags win over the environment, the environment over the file.
-The shared HTTP secret for several replicas comes from --http-secret-file or REGISTRY_KIT_HTTP_SECRET.`,
+The shared HTTP secret for several replicas comes from --http-secret-file or REGISTRY_KIT_HTTP_SECRET.
+
+With --storage s3 several replicas serve one S3-compatible bucket. They need the same HTTP secret (required), and
+should share a Redis blob-descriptor cache (--redis-addr). Credentials never come from flags: the S3 keys from
+REGISTRY_KIT_S3_ACCESS_KEY/REGISTRY_KIT_S3_SECRET_KEY (or AWS_ACCESS_KEY_ID/AWS_SECRET_ACCESS_KEY, or
+--s3-access-key-file/--s3-secret-key-file), the Redis password from REGISTRY_KIT_REDIS_PASSWORD or
+--redis-password-file.`,
 		Args: cobra.NoArgs,
 		RunE: func(cmd *cobra.Command, _ []string) error {
 			cfg, notes, err := o.config()
@@ -89,6 +105,20 @@ The shared HTTP secret for several replicas comes from --http-secret-file or REG
 	f.Duration("shutdown-grace", d.ShutdownGrace, "how long in-flight requests may finish after SIGTERM")
 	f.Duration("upload-purge-age", d.UploadPurgeAge, "remove unfinished uploads older than this (0 disables)")
 	f.Duration("upload-purge-interval", d.UploadPurgeInterval, "how often to look for old uploads")
+	f.String("storage", d.Storage, "where images are stored: filesystem (--data-dir) or s3 (S3-compatible object storage; several replicas may share it)")
+	f.String("s3-endpoint", "", "S3 API endpoint, e.g. http://minio:9000 (default: AWS S3 in --s3-region)")
+	f.String("s3-region", d.S3.Region, "S3 region (any value for S3-compatible servers)")
+	f.String("s3-bucket", "", "S3 bucket (must exist)")
+	f.String("s3-root-directory", "", "key prefix inside the bucket, e.g. /registry (default: the bucket root)")
+	f.Bool("s3-force-path-style", false, "address the bucket as ENDPOINT/BUCKET (MinIO, Ceph) instead of BUCKET.ENDPOINT")
+	f.Bool("s3-secure", d.S3.Secure, "use TLS to the S3 endpoint")
+	f.Bool("s3-skip-verify", false, "accept any TLS certificate from the S3 endpoint")
+	f.String("s3-access-key-file", "", "file holding the S3 access key (or REGISTRY_KIT_S3_ACCESS_KEY / AWS_ACCESS_KEY_ID)")
+	f.String("s3-secret-key-file", "", "file holding the S3 secret key (or REGISTRY_KIT_S3_SECRET_KEY / AWS_SECRET_ACCESS_KEY)")
+	f.Bool("blob-redirect", false, "redirect blob downloads to presigned S3 URLs instead of proxying them (clients must reach the S3 endpoint)")
+	f.StringSlice("redis-addr", nil, "HOST:PORT of the Redis blob-descriptor cache replicas share (repeat or comma-separate for a cluster)")
+	f.Int("redis-db", 0, "Redis database number")
+	f.String("redis-password-file", "", "file holding the Redis password (or REGISTRY_KIT_REDIS_PASSWORD)")
 	f.BoolVar(&o.printConfig, "print-config", false, "print the effective configuration (secrets redacted) and exit")
 	o.cmd = cmd
 	return cmd
@@ -98,6 +128,9 @@ The shared HTTP secret for several replicas comes from --http-secret-file or REG
 var keys = []string{
 	"addr", "data-dir", "htpasswd", "metrics-addr", "no-auth", "tls-cert", "tls-key", "log-level", "log-format",
 	"http-secret-file", secretKey, "delete-enabled", "realm", "shutdown-grace", "upload-purge-age", "upload-purge-interval",
+	"storage", "s3-endpoint", "s3-region", "s3-bucket", "s3-root-directory", "s3-force-path-style", "s3-secure",
+	"s3-skip-verify", "s3-access-key", "s3-secret-key", "s3-access-key-file", "s3-secret-key-file", "blob-redirect",
+	"redis-addr", "redis-db", "redis-password", "redis-password-file",
 }
 
 // config merges flags > env > file > defaults into a registry.Config. notes are things worth logging at startup.
@@ -113,8 +146,10 @@ func (o *serveOptions) config() (registry.Config, []string, error) {
 			}
 		}
 	}
-	if err := v.BindEnv(secretKey); err != nil {
-		return registry.Config{}, nil, fmt.Errorf("binding %s_HTTP_SECRET: %w", envPrefix, err)
+	for k, env := range secretEnv {
+		if err := v.BindEnv(append([]string{k}, env...)...); err != nil {
+			return registry.Config{}, nil, fmt.Errorf("binding %s: %w", env[0], err)
+		}
 	}
 	file, _ := flags.GetString("config")
 	if !flags.Changed("config") {
@@ -147,6 +182,25 @@ func (o *serveOptions) config() (registry.Config, []string, error) {
 			return d
 		}
 	}
+	integer := func(k string) int {
+		n, err := strconv.Atoi(fmt.Sprint(v.Get(k)))
+		if err != nil {
+			errs = append(errs, fmt.Errorf("%s: %q is not a whole number", k, fmt.Sprint(v.Get(k))))
+		}
+		return n
+	}
+	// list accepts a YAML list, repeated flags and comma-separated values (the environment).
+	list := func(k string) []string {
+		var out []string
+		for _, e := range v.GetStringSlice(k) {
+			for _, p := range strings.Split(e, ",") {
+				if p = strings.TrimSpace(p); p != "" {
+					out = append(out, p)
+				}
+			}
+		}
+		return out
+	}
 	cfg := registry.Config{
 		Addr:                str("addr"),
 		DataDir:             str("data-dir"),
@@ -164,6 +218,27 @@ func (o *serveOptions) config() (registry.Config, []string, error) {
 		ShutdownGrace:       duration("shutdown-grace"),
 		UploadPurgeAge:      duration("upload-purge-age"),
 		UploadPurgeInterval: duration("upload-purge-interval"),
+		Storage:             str("storage"),
+		S3: registry.S3Config{
+			Endpoint:       str("s3-endpoint"),
+			Region:         str("s3-region"),
+			Bucket:         str("s3-bucket"),
+			RootDirectory:  str("s3-root-directory"),
+			ForcePathStyle: boolean("s3-force-path-style"),
+			Secure:         boolean("s3-secure"),
+			SkipVerify:     boolean("s3-skip-verify"),
+			AccessKey:      str("s3-access-key"),
+			SecretKey:      str("s3-secret-key"),
+			AccessKeyFile:  str("s3-access-key-file"),
+			SecretKeyFile:  str("s3-secret-key-file"),
+		},
+		BlobRedirect: boolean("blob-redirect"),
+		Redis: registry.RedisConfig{
+			Addrs:        list("redis-addr"),
+			DB:           integer("redis-db"),
+			Password:     str("redis-password"),
+			PasswordFile: str("redis-password-file"),
+		},
 	}
 	if err := errors.Join(errs...); err != nil {
 		return cfg, nil, fmt.Errorf("invalid configuration:\n%w", err)
@@ -217,6 +292,12 @@ func printConfig(w io.Writer, cfg registry.Config) error {
 		"log-format": r.LogFormat, "http-secret-file": r.HTTPSecretFile, secretKey: r.HTTPSecret,
 		"delete-enabled": r.DeleteEnabled, "realm": r.Realm, "shutdown-grace": r.ShutdownGrace.String(),
 		"upload-purge-age": r.UploadPurgeAge.String(), "upload-purge-interval": r.UploadPurgeInterval.String(),
+		"storage": r.Storage, "s3-endpoint": r.S3.Endpoint, "s3-region": r.S3.Region, "s3-bucket": r.S3.Bucket,
+		"s3-root-directory": r.S3.RootDirectory, "s3-force-path-style": r.S3.ForcePathStyle, "s3-secure": r.S3.Secure,
+		"s3-skip-verify": r.S3.SkipVerify, "s3-access-key": r.S3.AccessKey, "s3-secret-key": r.S3.SecretKey,
+		"s3-access-key-file": r.S3.AccessKeyFile, "s3-secret-key-file": r.S3.SecretKeyFile,
+		"blob-redirect": r.BlobRedirect, "redis-addr": r.Redis.Addrs, "redis-db": r.Redis.DB,
+		"redis-password": r.Redis.Password, "redis-password-file": r.Redis.PasswordFile,
 	}
 	b, err := yaml.Marshal(m)
 	if err != nil {

@@ -1,0 +1,273 @@
+package registry
+
+import (
+	"errors"
+	"fmt"
+	"net/url"
+	"slices"
+	"strings"
+
+	"github.com/distribution/distribution/v3/configuration"
+	_ "github.com/distribution/distribution/v3/registry/storage/driver/s3-aws" // registers the "s3aws" driver
+)
+
+// Storage kinds.
+const (
+	StorageFilesystem = "filesystem"
+	StorageS3         = "s3"
+
+	// DefaultS3Region is the region signed into S3 requests when none is given; S3-compatible servers accept it.
+	DefaultS3Region = "us-east-1"
+
+	// s3DriverName is the name distribution's s3-aws driver registers under.
+	s3DriverName = "s3aws"
+)
+
+// errUploadUnknown explains why object storage needs a shared HTTP secret: upload state is signed with it, and a
+// PATCH or PUT that reaches another replica cannot verify state signed with a different secret.
+const errUploadUnknown = `required with storage s3: every replica on the bucket must share it, or uploads fail with ` +
+	`"blob upload unknown" when a PATCH lands on another replica (give http-secret-file or REGISTRY_KIT_HTTP_SECRET)`
+
+// S3Config is S3-compatible object storage, used with Storage "s3". Credentials come from AccessKey/SecretKey
+// (the environment) or AccessKeyFile/SecretKeyFile; with neither, the AWS SDK's default chain applies (instance or
+// pod identity).
+type S3Config struct {
+	// Endpoint is the S3 API URL (http://minio:9000) or HOST[:PORT]; empty means AWS S3 for Region.
+	Endpoint string
+	Region   string
+	Bucket   string
+	// RootDirectory is the key prefix everything is stored under, e.g. /registry; empty means the bucket root.
+	RootDirectory string
+	// ForcePathStyle addresses the bucket as ENDPOINT/BUCKET instead of BUCKET.ENDPOINT (MinIO, Ceph).
+	ForcePathStyle bool
+	// Secure selects https; an Endpoint with an explicit scheme must agree with it.
+	Secure bool
+	// SkipVerify accepts any TLS certificate from the endpoint.
+	SkipVerify bool
+
+	AccessKey, SecretKey         string
+	AccessKeyFile, SecretKeyFile string
+}
+
+// RedisConfig is the Redis blob-descriptor cache shared by replicas. Empty Addrs means an in-process cache.
+type RedisConfig struct {
+	// Addrs are HOST:PORT of one server, or seeds of a cluster.
+	Addrs []string
+	DB    int
+	// Password comes from the environment; PasswordFile holds it otherwise.
+	Password     string
+	PasswordFile string
+}
+
+func (c Config) objectStorage() bool { return c.Storage == StorageS3 }
+
+// validateStorage checks the storage, S3 and blob-redirect keys.
+func (c Config) validateStorage() []error {
+	var errs []error
+	add := func(key, format string, args ...any) {
+		errs = append(errs, fmt.Errorf(key+": "+format, args...))
+	}
+	switch c.Storage {
+	case StorageFilesystem:
+		s := c.S3
+		for key, set := range map[string]bool{
+			"s3-endpoint": s.Endpoint != "", "s3-bucket": s.Bucket != "", "s3-root-directory": s.RootDirectory != "",
+			"s3-force-path-style": s.ForcePathStyle, "s3-skip-verify": s.SkipVerify,
+			"s3-access-key-file": s.AccessKeyFile != "", "s3-secret-key-file": s.SecretKeyFile != "",
+			"blob-redirect": c.BlobRedirect,
+		} {
+			if set {
+				add(key, "only applies with storage s3 (storage is filesystem)")
+			}
+		}
+		return sortErrors(errs)
+	case StorageS3:
+	default:
+		add("storage", "unknown storage %q (want filesystem or s3)", c.Storage)
+		return errs
+	}
+	s := c.S3
+	if s.Bucket == "" {
+		add("s3-bucket", "required with storage s3")
+	} else if err := checkBucket(s.Bucket); err != nil {
+		add("s3-bucket", "%q %w", s.Bucket, err)
+	}
+	if s.Region == "" {
+		add("s3-region", "required with storage s3 (any value, such as %s, for S3-compatible servers)", DefaultS3Region)
+	}
+	if s.Endpoint != "" {
+		if err := checkEndpoint(s.Endpoint, s.Secure); err != nil {
+			add("s3-endpoint", "%w", err)
+		}
+	}
+	if s.RootDirectory != "" {
+		if !strings.HasPrefix(s.RootDirectory, "/") || strings.Contains(s.RootDirectory, "//") ||
+			strings.Contains(s.RootDirectory+"/", "/../") || strings.Contains(s.RootDirectory+"/", "/./") ||
+			strings.ContainsAny(s.RootDirectory, " \t\r\n\\") {
+			add("s3-root-directory", "%q must be an absolute key prefix such as /registry (no empty, . or .. components, no spaces)", s.RootDirectory)
+		}
+	}
+	if s.SkipVerify && !s.Secure {
+		add("s3-skip-verify", "only applies with s3-secure (TLS is off)")
+	}
+	errs = append(errs, checkSecretPair("s3-access-key", s.AccessKey, s.AccessKeyFile)...)
+	errs = append(errs, checkSecretPair("s3-secret-key", s.SecretKey, s.SecretKeyFile)...)
+	hasAccess, hasSecret := s.AccessKey != "" || s.AccessKeyFile != "", s.SecretKey != "" || s.SecretKeyFile != ""
+	if hasAccess != hasSecret {
+		if hasAccess {
+			add("s3-secret-key", "missing: s3-access-key is set (give REGISTRY_KIT_S3_SECRET_KEY or s3-secret-key-file)")
+		} else {
+			add("s3-access-key", "missing: s3-secret-key is set (give REGISTRY_KIT_S3_ACCESS_KEY or s3-access-key-file)")
+		}
+	}
+	if c.HTTPSecret == "" && c.HTTPSecretFile == "" {
+		add("http-secret-file", errUploadUnknown)
+	}
+	return errs
+}
+
+// validateRedis checks the redis keys.
+func (c Config) validateRedis() []error {
+	var errs []error
+	r := c.Redis
+	if len(r.Addrs) == 0 {
+		if r.DB != 0 {
+			errs = append(errs, errors.New("redis-db: only applies with redis-addr"))
+		}
+		if r.Password != "" || r.PasswordFile != "" {
+			errs = append(errs, errors.New("redis-password-file: only applies with redis-addr"))
+		}
+		return errs
+	}
+	for _, a := range r.Addrs {
+		if err := checkAddr(a, false); err != nil {
+			errs = append(errs, fmt.Errorf("redis-addr: %w", err))
+		}
+	}
+	if r.DB < 0 {
+		errs = append(errs, fmt.Errorf("redis-db: must not be negative, got %d", r.DB))
+	}
+	if len(r.Addrs) > 1 && r.DB != 0 {
+		errs = append(errs, fmt.Errorf("redis-db: a Redis cluster (several redis-addr) has only db 0, got %d", r.DB))
+	}
+	return append(errs, checkSecretPair("redis-password", r.Password, r.PasswordFile)...)
+}
+
+// checkSecretPair: a secret given both in the environment and as a file is ambiguous; a file must be readable
+// and non-empty. Messages never contain the secret.
+func checkSecretPair(key, value, file string) []error {
+	if file == "" {
+		return nil
+	}
+	if value != "" {
+		return []error{fmt.Errorf("%s-file: set together with %s_%s; give only one", key, envPrefix, envName(key))}
+	}
+	if _, err := readSecretFile(file); err != nil {
+		return []error{fmt.Errorf("%s-file: %w", key, err)}
+	}
+	return nil
+}
+
+// envPrefix is the prefix of the environment variables the CLI reads; errors name them.
+const envPrefix = "REGISTRY_KIT"
+
+func envName(key string) string { return strings.ToUpper(strings.ReplaceAll(key, "-", "_")) }
+
+func checkBucket(b string) error {
+	if len(b) < 3 || len(b) > 63 {
+		return errors.New("must be 3 to 63 characters")
+	}
+	for _, r := range b {
+		if !(r >= 'a' && r <= 'z' || r >= '0' && r <= '9' || r == '-' || r == '.') {
+			return errors.New("may hold only lower-case letters, digits, '-' and '.'")
+		}
+	}
+	if strings.Trim(b, "-.") != b {
+		return errors.New("must start and end with a letter or digit")
+	}
+	return nil
+}
+
+// checkEndpoint accepts http(s)://HOST[:PORT] or HOST[:PORT]; a scheme must agree with secure.
+func checkEndpoint(ep string, secure bool) error {
+	raw := ep
+	if !strings.Contains(ep, "://") {
+		raw = "https://" + ep
+	}
+	u, err := url.Parse(raw)
+	if err != nil || u.Host == "" {
+		return fmt.Errorf("%q is not a URL such as http://127.0.0.1:9000 or a HOST[:PORT]", ep)
+	}
+	if u.User != nil {
+		return errors.New("must not hold credentials (give REGISTRY_KIT_S3_ACCESS_KEY/REGISTRY_KIT_S3_SECRET_KEY or the key files)")
+	}
+	if (u.Path != "" && u.Path != "/") || u.RawQuery != "" || u.Fragment != "" {
+		return fmt.Errorf("%q must not have a path or query (the bucket is s3-bucket)", ep)
+	}
+	switch {
+	case u.Scheme != "http" && u.Scheme != "https":
+		return fmt.Errorf("%q: scheme must be http or https", ep)
+	case u.Scheme == "http" && secure && strings.Contains(ep, "://"):
+		return fmt.Errorf("%q is plain http but s3-secure is true; set s3-secure to false for an endpoint without TLS", ep)
+	case u.Scheme == "https" && !secure && strings.Contains(ep, "://"):
+		return fmt.Errorf("%q is https but s3-secure is false", ep)
+	}
+	return nil
+}
+
+// s3Params are the s3-aws driver's parameters, with the credentials read from their files.
+func (c Config) s3Params() (configuration.Parameters, error) {
+	s := c.S3
+	access, secret := s.AccessKey, s.SecretKey
+	var err error
+	if s.AccessKeyFile != "" {
+		if access, err = readSecretFile(s.AccessKeyFile); err != nil {
+			return nil, fmt.Errorf("reading s3-access-key-file: %w", err)
+		}
+	}
+	if s.SecretKeyFile != "" {
+		if secret, err = readSecretFile(s.SecretKeyFile); err != nil {
+			return nil, fmt.Errorf("reading s3-secret-key-file: %w", err)
+		}
+	}
+	p := configuration.Parameters{
+		"region":         s.Region,
+		"bucket":         s.Bucket,
+		"forcepathstyle": s.ForcePathStyle,
+		"secure":         s.Secure,
+		"skipverify":     s.SkipVerify,
+		"v4auth":         true,
+	}
+	if s.Endpoint != "" {
+		ep := s.Endpoint
+		if !strings.Contains(ep, "://") {
+			ep = map[bool]string{true: "https://", false: "http://"}[s.Secure] + ep
+		}
+		p["regionendpoint"] = strings.TrimSuffix(ep, "/")
+	}
+	if s.RootDirectory != "" {
+		p["rootdirectory"] = s.RootDirectory
+	}
+	if access != "" {
+		p["accesskey"], p["secretkey"] = access, secret
+	}
+	return p, nil
+}
+
+// redisPassword is the Redis password from the environment or its file.
+func (c Config) redisPassword() (string, error) {
+	if c.Redis.PasswordFile == "" {
+		return c.Redis.Password, nil
+	}
+	pw, err := readSecretFile(c.Redis.PasswordFile)
+	if err != nil {
+		return "", fmt.Errorf("reading redis-password-file: %w", err)
+	}
+	return pw, nil
+}
+
+// sortErrors orders errors built from a map, so messages come out the same every run.
+func sortErrors(errs []error) []error {
+	slices.SortFunc(errs, func(a, b error) int { return strings.Compare(a.Error(), b.Error()) })
+	return errs
+}

@@ -10,6 +10,7 @@ import (
 	"fmt"
 	"io"
 	"log"
+	"net"
 	"net/http/httptest"
 	"net/http/httputil"
 	"net/url"
@@ -215,6 +216,34 @@ func proxyTo(t *testing.T, target string, useTLS bool) string {
 	return srv.Listener.Addr().String()
 }
 
+// silentListener accepts TCP connections on 127.0.0.1 and never answers, like a registry behind a black hole.
+func silentListener(t *testing.T) string {
+	t.Helper()
+	l, err := net.Listen("tcp", "127.0.0.1:0")
+	if err != nil {
+		t.Fatal(err)
+	}
+	done := make(chan struct{})
+	go func() {
+		var held []net.Conn
+		defer func() {
+			for _, c := range held {
+				c.Close()
+			}
+		}()
+		for {
+			c, err := l.Accept()
+			if err != nil {
+				<-done
+				return
+			}
+			held = append(held, c)
+		}
+	}()
+	t.Cleanup(func() { l.Close(); close(done) })
+	return l.Addr().String()
+}
+
 func doctorClosedPort(t *testing.T) string {
 	t.Helper()
 	return "127.0.0.1:" + strconv.Itoa(freePort(t))
@@ -411,6 +440,15 @@ func TestDoctorCluster(t *testing.T) {
 		pod := doctorPod(t, cs, ns, doctorPodSpec{image: doctorClosedPort(t) + "/doctor/app:v1"})
 		waitPullFailure(t, cs, ns, pod)
 		assertCauses(t, runDoctorBinary(t, pod, "-n", ns), doctor.CauseConnectionRefused)
+	})
+	t.Run("registry does not answer", func(t *testing.T) {
+		t.Parallel()
+		addr := silentListener(t)
+		doctorCertsD(t, addr, httpsOnly(addr)) // containerd gives up on the TLS handshake after 10s
+		ns := newNamespace(t)
+		pod := doctorPod(t, cs, ns, doctorPodSpec{image: addr + "/doctor/app:v1"})
+		waitPullFailure(t, cs, ns, pod)
+		assertCauses(t, runDoctorBinary(t, pod, "-n", ns, "--timeout", "3s"), doctor.CauseTimeout)
 	})
 	t.Run("host does not resolve", func(t *testing.T) {
 		t.Parallel()

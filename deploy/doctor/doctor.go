@@ -135,7 +135,9 @@ func targetPods(ctx context.Context, cs kubernetes.Interface, t Target) ([]corev
 	}
 }
 
-func sortPods(ps []corev1.Pod) { sort.Slice(ps, func(i, j int) bool { return ps[i].Name < ps[j].Name }) }
+func sortPods(ps []corev1.Pod) {
+	sort.Slice(ps, func(i, j int) bool { return ps[i].Name < ps[j].Name })
+}
 
 // pullFailureReasons are the container waiting reasons that mean the kubelet cannot get the image.
 var pullFailureReasons = map[string]bool{

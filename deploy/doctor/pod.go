@@ -38,7 +38,7 @@ type podFacts struct {
 
 type secretFacts struct {
 	name   string
-	cause  Cause // "" when usable
+	cause  Cause  // "" when usable
 	detail string // what is wrong, never quoting the Secret's data
 	config *dockerconfig.Config
 }

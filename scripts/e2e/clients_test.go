@@ -59,7 +59,7 @@ func TestClients(t *testing.T) {
 	for _, c := range clients {
 		t.Run(c.name, func(t *testing.T) { c.run(t, e) })
 	}
-	t.Run("restart keeps every pushed image", func(t *testing.T) { restartCheck(t, e) })
+	t.Run("restart and crash keep every pushed image", func(t *testing.T) { restartCheck(t, e) })
 	if strings.Contains(s.Output(), s.Password) {
 		t.Error("the admin password appears in the server output")
 	}
@@ -300,8 +300,8 @@ func ctrClient(t *testing.T, e *clientEnv) {
 	expectUnauthorized(t, "ctr images push", o, err)
 }
 
-// restartCheck stops and starts the server on the same data directory and checks that every image the clients
-// pushed is still there, blob for blob. It pushes an image of its own first so it has something to check even when
+// restartCheck stops and starts the server on the same data directory, then kills and starts it, and checks each
+// time that every image the clients pushed is still there, blob for blob. It pushes an image of its own first so it has something to check even when
 // every client failed.
 func restartCheck(t *testing.T, e *clientEnv) {
 	own := "e2e/restart:v1"
@@ -316,12 +316,19 @@ func restartCheck(t *testing.T, e *clientEnv) {
 	for r, d := range e.pushed {
 		want[r] = d
 	}
-	e.s.Restart()
-	for _, repo := range slices.Sorted(maps.Keys(want)) {
-		if got := e.view.checkBlobs(t, repo); got != want[repo] {
-			t.Errorf("after the restart %s is %s, was %s", repo, got, want[repo])
+	check := func(after string) {
+		t.Helper()
+		for _, repo := range slices.Sorted(maps.Keys(want)) {
+			if got := e.view.checkBlobs(t, repo); got != want[repo] {
+				t.Errorf("after %s %s is %s, was %s", after, repo, got, want[repo])
+			}
 		}
 	}
-	t.Logf("after the restart the registry still serves all %d pushed manifests and their blobs: %v",
+	e.s.Restart() // SIGTERM, then start again on the same data directory
+	check("a restart")
+	e.s.Kill() // SIGKILL, as a crash would
+	e.s.start()
+	check("a crash and start")
+	t.Logf("after a restart and after a crash the registry still serves all %d pushed manifests and their blobs: %v",
 		len(want), slices.Sorted(maps.Keys(want)))
 }

@@ -268,3 +268,30 @@ func TestAddDeleteUserFiles(t *testing.T) {
 		t.Error("Load of a missing file succeeded")
 	}
 }
+
+func TestRewriteIsStable(t *testing.T) {
+	tests := []struct{ name, in, want string }{
+		{"crlf file", "# c\r\n\r\n" + aliceApache + "\r\n", "# c\n\n" + aliceApache + "\n"},
+		{"stray carriage returns", "\r\r\n", "\n"},
+		{"indented entry", "  " + aliceApache + "  \n  # kept\n", aliceApache + "\n  # kept\n"},
+		{"no final newline", aliceApache, aliceApache + "\n"},
+	}
+	for _, tt := range tests {
+		t.Run(tt.name, func(t *testing.T) {
+			f, err := Parse(strings.NewReader(tt.in))
+			if err != nil {
+				t.Fatal(err)
+			}
+			if diff := cmp.Diff(tt.want, string(f.Bytes())); diff != "" {
+				t.Errorf("Bytes (-want +got):\n%s", diff)
+			}
+			g, err := Parse(strings.NewReader(string(f.Bytes())))
+			if err != nil {
+				t.Fatal(err)
+			}
+			if diff := cmp.Diff(string(f.Bytes()), string(g.Bytes())); diff != "" {
+				t.Errorf("second rewrite differs (-first +second):\n%s", diff)
+			}
+		})
+	}
+}

@@ -40,7 +40,8 @@ func Parse(r io.Reader) (*File, error) {
 		raw := sc.Text()
 		t := strings.TrimSpace(raw)
 		if t == "" || strings.HasPrefix(t, "#") {
-			f.lines = append(f.lines, line{raw: raw})
+			// Kept verbatim, except carriage returns a CRLF file leaves behind, so rewriting is stable.
+			f.lines = append(f.lines, line{raw: strings.TrimRight(raw, "\r")})
 			continue
 		}
 		user, hash, err := parseEntry(t)

@@ -132,7 +132,7 @@ func (r *imageRun) eventCause() Cause {
 }
 
 func causesOf(checks []Check) []Cause {
-	var out []Cause
+	out := []Cause{} // [] rather than null in JSON
 	seen := map[Cause]bool{}
 	for _, c := range checks {
 		if c.Status == Fail && c.Cause != "" && !seen[c.Cause] {

@@ -6,6 +6,7 @@ import (
 	"crypto/x509"
 	"errors"
 	"fmt"
+	"log/slog"
 	"net"
 	"net/http"
 	"strings"
@@ -25,6 +26,7 @@ type prober struct {
 	insecure map[string]bool
 	timeout  time.Duration
 	base     http.RoundTripper
+	log      *slog.Logger
 
 	mu    sync.Mutex
 	reach map[string]reachResult // by host, so many pods on one registry cost one probe
@@ -40,14 +42,14 @@ func newProber(opts Options) *prober {
 	base := opts.Transport
 	if base == nil {
 		tr := http.DefaultTransport.(*http.Transport).Clone()
-		tr.Proxy = nil // the kubelet's containerd does not use this shell's proxy settings
+		tr.Proxy = nil // probe the registry directly, as a node without proxy settings would
 		tr.TLSClientConfig = &tls.Config{RootCAs: opts.RootCAs, MinVersion: tls.VersionTLS12}
 		tr.DialContext = (&net.Dialer{Timeout: opts.Timeout}).DialContext
 		tr.TLSHandshakeTimeout = opts.Timeout
 		tr.ResponseHeaderTimeout = opts.Timeout
 		base = tr
 	}
-	p := &prober{insecure: map[string]bool{}, timeout: opts.Timeout, base: base, reach: map[string]reachResult{}}
+	p := &prober{insecure: map[string]bool{}, timeout: opts.Timeout, base: base, log: opts.Logger, reach: map[string]reachResult{}}
 	for _, h := range opts.InsecureRegistries {
 		p.insecure[h] = true
 	}
@@ -89,6 +91,7 @@ func (p *prober) ping(ctx context.Context, host string) reachResult {
 		return r
 	}
 	r = p.pingUncached(ctx, host)
+	p.log.Debug("pinged registry", "host", host, "scheme", r.scheme, "cause", r.cause)
 	p.mu.Lock()
 	p.reach[host] = r
 	p.mu.Unlock()

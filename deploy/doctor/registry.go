@@ -43,6 +43,7 @@ func (r *imageRun) checkRegistry(ctx context.Context, live bool) *authResult {
 	var tried []string
 	for _, m := range matches {
 		res := r.d.probe.authenticate(ctx, repo, authn.FromConfig(authConfig(m.Credential)))
+		r.d.opts.Logger.Debug("tried pull secret entry", "source", m.Source, "key", m.Key, "cause", res.cause) // never the credential
 		if res.cause == "" {
 			r.add(Check{Name: CheckCredentials, Status: Pass, Message: fmt.Sprintf("%s entry %q matches %s and %s", m.Source, m.Key, r.host, res.msg)})
 			return &res

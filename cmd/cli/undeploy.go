@@ -3,7 +3,8 @@ package cli
 import (
 	"github.com/spf13/cobra"
 
-	"github.com/registry-kit/registry-kit/deploy")
+	"github.com/registry-kit/registry-kit/deploy"
+)
 
 type undeployOptions struct {
 	kube       *kubeFlags

@@ -2,6 +2,7 @@ package deploy
 
 import (
 	"context"
+	"errors"
 	"fmt"
 	"io"
 	"log/slog"
@@ -245,6 +246,11 @@ func (r *Result) probeCandidates(ctx context.Context, c Clients, address string)
 	port := strconv.FormatInt(r.NodePort, 10)
 	out := []string{scheme + net.JoinHostPort("127.0.0.1", port)}
 	ips, err := nodeAddresses(ctx, c)
+	if errors.Is(err, ErrForbidden) {
+		// Without the right to list nodes, only the loopback address is tried.
+		r.Warnings = append(r.Warnings, "cannot list nodes (RBAC), so only 127.0.0.1 was probed for the node port")
+		return out, nil
+	}
 	if err != nil {
 		return nil, err
 	}

@@ -30,6 +30,7 @@ func validUserName(name string) error { return htpasswd.ValidateUser(name) }
 type credentials struct {
 	htpasswd   []byte
 	httpSecret []byte
+	redis      []byte // the Redis password, or nil
 	generated  *User
 }
 
@@ -67,6 +68,14 @@ func buildCredentials(o Options) (credentials, error) {
 			return c, fmt.Errorf("generating the HTTP secret: %w", err)
 		}
 		c.httpSecret = []byte(s)
+	}
+	c.redis = o.Redis.Password
+	if o.needsRedisPassword() {
+		s, err := randomHex(o.Rand, httpSecretBytes)
+		if err != nil {
+			return c, fmt.Errorf("generating the Redis password: %w", err)
+		}
+		c.redis = []byte(s)
 	}
 	return c, nil
 }

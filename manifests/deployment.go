@@ -46,8 +46,9 @@ func (g generator) deployment() (*appsv1.Deployment, error) {
 // strategy: a ReadWriteOnce(Pod) volume cannot be attached to a second pod on another node, so a rolling update
 // would hang with the new pod stuck in ContainerCreating; Recreate stops the old pod first. A shared
 // (ReadWriteMany) volume allows a rolling update that never drops below the wanted replicas.
+// Object storage has no volume to hand over, so it rolls like ReadWriteMany.
 func (g generator) strategy() appsv1.DeploymentStrategy {
-	if g.o.AccessMode != corev1.ReadWriteMany {
+	if g.o.AccessMode != corev1.ReadWriteMany && !g.o.objectStorage() {
 		return appsv1.DeploymentStrategy{Type: appsv1.RecreateDeploymentStrategyType}
 	}
 	return appsv1.DeploymentStrategy{
@@ -64,10 +65,13 @@ func (g generator) podSpec() corev1.PodSpec {
 	if claim == "" {
 		claim = g.o.Name
 	}
+	data := corev1.VolumeSource{PersistentVolumeClaim: &corev1.PersistentVolumeClaimVolumeSource{ClaimName: claim}}
+	if g.o.objectStorage() {
+		// Images live in the bucket; the data directory only keeps the server's local state.
+		data = corev1.VolumeSource{EmptyDir: &corev1.EmptyDirVolumeSource{}}
+	}
 	volumes := []corev1.Volume{
-		{Name: volumeData, VolumeSource: corev1.VolumeSource{
-			PersistentVolumeClaim: &corev1.PersistentVolumeClaimVolumeSource{ClaimName: claim},
-		}},
+		{Name: volumeData, VolumeSource: data},
 		// The htpasswd Secret is mounted as a whole directory, never with subPath: the kubelet only updates
 		// projected files in directory mounts, and the server picks up user changes live from there.
 		{Name: volumeAuth, VolumeSource: corev1.VolumeSource{
@@ -101,6 +105,7 @@ func (g generator) podSpec() corev1.PodSpec {
 			FSGroupChangePolicy: ptr.To(corev1.FSGroupChangeOnRootMismatch),
 			SeccompProfile:      &corev1.SeccompProfile{Type: corev1.SeccompProfileTypeRuntimeDefault},
 		},
+		Affinity:   g.affinity(),
 		Containers: []corev1.Container{g.container()},
 		Volumes:    volumes,
 	}
@@ -133,6 +138,7 @@ func (g generator) container() corev1.Container {
 		Image:           g.o.Image,
 		ImagePullPolicy: g.o.ImagePullPolicy,
 		Args:            g.serverArgs(),
+		Env:             g.env(),
 		Ports: []corev1.ContainerPort{
 			{Name: RegistryPortName, ContainerPort: RegistryPort, Protocol: corev1.ProtocolTCP},
 			{Name: MetricsPortName, ContainerPort: MetricsPort, Protocol: corev1.ProtocolTCP},

@@ -68,9 +68,23 @@ func Generate(opts Options) (*Set, error) {
 		s.HtpasswdSecret = g.secret(HtpasswdSecretName(o.Name), HtpasswdKey, c.htpasswd)
 		s.HTTPSecret = g.secret(HTTPSecretName(o.Name), HTTPSecretKey, c.httpSecret)
 		s.GeneratedUser = c.generated
+		if len(o.S3.AccessKey) > 0 {
+			s.S3Secret = g.secret(S3SecretName(o.Name), S3AccessKeyKey, o.S3.AccessKey)
+			s.S3Secret.Data[S3SecretKeyKey] = o.S3.SecretKey
+		}
+		if len(c.redis) > 0 {
+			s.RedisSecret = g.secret(RedisSecretName(o.Name), RedisPasswordKey, c.redis)
+		}
 	}
-	if o.ExistingClaim == "" {
+	if o.ExistingClaim == "" && !o.objectStorage() {
 		s.PersistentVolumeClaim = g.pvc()
+	}
+	if o.Redis.InCluster {
+		s.RedisService = g.redisService()
+		s.RedisDeployment = g.redisDeployment()
+	}
+	if o.Replicas > 1 {
+		s.PodDisruptionBudget = g.podDisruptionBudget()
 	}
 	s.Service = g.service()
 	d, err := g.deployment()
@@ -215,6 +229,7 @@ func (g generator) serverArgs() []string {
 		fmt.Sprintf("--metrics-addr=:%d", MetricsPort),
 		"--http-secret-file=" + HTTPSecretDir + "/" + HTTPSecretKey,
 	}
+	args = append(args, g.objectStorageArgs()...)
 	if g.o.TLSSecretName != "" {
 		args = append(args, "--tls-cert="+TLSDir+"/"+corev1.TLSCertKey, "--tls-key="+TLSDir+"/"+corev1.TLSPrivateKeyKey)
 	}

@@ -74,6 +74,29 @@ func goldenCases() []struct {
 			Replicas:      3,
 		})},
 		{name: "ingress", opts: prodOptions()},
+		{name: "scale-out-with-redis", opts: func() Options {
+			o := fixed(scaleOutOptions())
+			o.S3.AccessKey, o.S3.SecretKey = []byte("golden-access-key"), []byte("golden-secret-key")
+			o.Redis = Redis{InCluster: true, Password: []byte("golden-redis-password"), Image: "127.0.0.1:5000/redis:7"}
+			return o
+		}()},
+	}
+}
+
+// scaleOutOptions are the options the scale-out overlay must build to (with its secret files): two replicas on a
+// MinIO bucket over plain http inside the cluster, and an existing Redis.
+func scaleOutOptions() Options {
+	return Options{
+		Replicas: 2,
+		Storage:  StorageS3,
+		S3: S3{
+			Endpoint:       "http://minio.storage.svc:9000",
+			Bucket:         "registry",
+			RootDirectory:  "/registry",
+			ForcePathStyle: true,
+			Insecure:       true,
+		},
+		Redis: Redis{Addrs: []string{"redis.storage.svc:6379"}},
 	}
 }
 
@@ -177,6 +200,21 @@ func TestProdIngressIsGenerated(t *testing.T) {
 		t.Fatal(err)
 	}
 	checkGolden(t, filepath.Join("overlays", "prod", "ingress.yaml"), y)
+}
+
+// TestScaleOutPDBIsGenerated keeps the scale-out overlay's PodDisruptionBudget equal to the generator's.
+func TestScaleOutPDBIsGenerated(t *testing.T) {
+	o := scaleOutOptions()
+	o.Htpasswd, o.HTTPSecret = []byte(fixtureHtpasswd), []byte("x")
+	s, err := Generate(o)
+	if err != nil {
+		t.Fatal(err)
+	}
+	y, err := objectYAML(s.PodDisruptionBudget)
+	if err != nil {
+		t.Fatal(err)
+	}
+	checkGolden(t, filepath.Join("overlays", "scale-out", "poddisruptionbudget.yaml"), y)
 }
 
 // TestGenerateIsDeterministic: the same options and the same random stream give the same bytes.

@@ -116,6 +116,9 @@ func TestKustomizeBuilds(t *testing.T) {
 	devHtpasswd := readFile(t, "overlays/dev/htpasswd")
 	devSecret := readFile(t, "overlays/dev/http-secret")
 	prod := prodOptions()
+	scale := scaleOutOptions()
+	scale.Htpasswd, scale.HTTPSecret = []byte(fixtureHtpasswd), []byte("scale-out-test-http-secret")
+	scale.S3.AccessKey, scale.S3.SecretKey = []byte("scale-out-access-key"), []byte("scale-out-secret-key")
 
 	tests := []struct {
 		name  string
@@ -136,6 +139,12 @@ func TestKustomizeBuilds(t *testing.T) {
 			"overlays/prod/htpasswd":    prod.Htpasswd,
 			"overlays/prod/http-secret": prod.HTTPSecret,
 		}},
+		{name: "scale-out", dir: "overlays/scale-out", opts: scale, extra: map[string][]byte{
+			"overlays/scale-out/htpasswd":      scale.Htpasswd,
+			"overlays/scale-out/http-secret":   scale.HTTPSecret,
+			"overlays/scale-out/s3-access-key": scale.S3.AccessKey,
+			"overlays/scale-out/s3-secret-key": scale.S3.SecretKey,
+		}},
 	}
 	for _, tc := range tests {
 		t.Run(tc.name, func(t *testing.T) {
@@ -151,12 +160,14 @@ func TestKustomizeBuilds(t *testing.T) {
 	}
 }
 
-// TestProdOverlayNeedsSecretFiles: without the user's files the prod overlay refuses to build, rather than
-// deploying with a credential from the repository.
+// TestProdOverlayNeedsSecretFiles: without the user's files the prod and scale-out overlays refuse to build,
+// rather than deploying with a credential from the repository.
 func TestProdOverlayNeedsSecretFiles(t *testing.T) {
-	_, err := krusty.MakeKustomizer(krusty.MakeDefaultOptions()).Run(loadTree(t, nil), "/manifests/overlays/prod")
-	if err == nil {
-		t.Fatal("prod overlay built without htpasswd and http-secret files")
+	for _, dir := range []string{"prod", "scale-out"} {
+		_, err := krusty.MakeKustomizer(krusty.MakeDefaultOptions()).Run(loadTree(t, nil), "/manifests/overlays/"+dir)
+		if err == nil {
+			t.Errorf("%s overlay built without its secret files", dir)
+		}
 	}
 }
 

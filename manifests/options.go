@@ -4,6 +4,7 @@ import (
 	"fmt"
 	"io"
 	"maps"
+	"slices"
 
 	corev1 "k8s.io/api/core/v1"
 	"k8s.io/apimachinery/pkg/api/resource"
@@ -26,8 +27,8 @@ const (
 // StorageKind selects where the registry keeps blobs.
 type StorageKind string
 
-// StorageFilesystem keeps blobs on a PersistentVolumeClaim mounted at the server's data directory. It is the only
-// kind implemented; object storage (several replicas without a shared volume) will be another kind.
+// StorageFilesystem keeps blobs on a PersistentVolumeClaim mounted at the server's data directory; several
+// replicas need a ReadWriteMany claim. StorageS3 (scaleout.go) needs no volume.
 const StorageFilesystem StorageKind = "filesystem"
 
 // User is one registry user with a plain-text password, hashed with bcrypt by Generate. Its String, GoString and
@@ -69,6 +70,10 @@ type Options struct {
 	StorageClass  *string                           // --storage-class; nil uses the cluster default, "" disables dynamic provisioning
 	AccessMode    corev1.PersistentVolumeAccessMode // --access-mode; default ReadWriteOnce
 	ExistingClaim string                            // --existing-claim: use this claim instead of creating one
+
+	// S3 is the bucket with Storage StorageS3; Redis the blob-descriptor cache replicas share (either storage).
+	S3    S3
+	Redis Redis
 
 	ServiceType corev1.ServiceType // --service-type; default ClusterIP
 	NodePort    int32              // --node-port; 0 lets the cluster choose
@@ -137,7 +142,14 @@ func (o Options) withDefaults() Options {
 	if o.Storage == "" {
 		o.Storage = StorageFilesystem
 	}
-	if o.StorageSize.IsZero() && o.ExistingClaim == "" {
+	if o.Storage == StorageS3 && o.S3.Region == "" {
+		o.S3.Region = DefaultS3Region
+	}
+	if o.Redis.InCluster && o.Redis.Image == "" {
+		o.Redis.Image = DefaultRedisImage
+	}
+	o.Redis.Addrs = slices.Clone(o.Redis.Addrs)
+	if o.StorageSize.IsZero() && o.ExistingClaim == "" && o.Storage != StorageS3 {
 		o.StorageSize = resource.MustParse(DefaultStorageSize)
 	}
 	if o.AccessMode == "" {
@@ -162,5 +174,5 @@ func (o Options) needsRand() bool {
 	if o.ExternalSecrets {
 		return false
 	}
-	return len(o.HTTPSecret) == 0 || (len(o.Users) == 0 && len(o.Htpasswd) == 0)
+	return len(o.HTTPSecret) == 0 || (len(o.Users) == 0 && len(o.Htpasswd) == 0) || o.needsRedisPassword()
 }

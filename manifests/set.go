@@ -9,6 +9,7 @@ import (
 	appsv1 "k8s.io/api/apps/v1"
 	corev1 "k8s.io/api/core/v1"
 	networkingv1 "k8s.io/api/networking/v1"
+	policyv1 "k8s.io/api/policy/v1"
 	metav1 "k8s.io/apimachinery/pkg/apis/meta/v1"
 	"k8s.io/apimachinery/pkg/runtime"
 	kusttypes "sigs.k8s.io/kustomize/api/types"
@@ -20,9 +21,14 @@ type Set struct {
 	Namespace             *corev1.Namespace
 	HtpasswdSecret        *corev1.Secret
 	HTTPSecret            *corev1.Secret
+	S3Secret              *corev1.Secret // the S3 keys, when given
+	RedisSecret           *corev1.Secret // the Redis password, when given or generated
 	PersistentVolumeClaim *corev1.PersistentVolumeClaim
+	RedisService          *corev1.Service    // --with-redis
 	Service               *corev1.Service
+	RedisDeployment       *appsv1.Deployment // --with-redis
 	Deployment            *appsv1.Deployment
+	PodDisruptionBudget   *policyv1.PodDisruptionBudget // more than one replica
 	Ingress               *networkingv1.Ingress
 
 	// GeneratedUser is the admin user Generate created with a random password because no user was given, or nil.
@@ -30,8 +36,8 @@ type Set struct {
 	GeneratedUser *User
 }
 
-// Objects returns the objects in apply order: Namespace, Secrets, PersistentVolumeClaim, Service, Deployment,
-// Ingress.
+// Objects returns the objects in apply order: Namespace, Secrets, PersistentVolumeClaim, Services, Deployments,
+// PodDisruptionBudget, Ingress.
 func (s *Set) Objects() []runtime.Object {
 	var objs []runtime.Object
 	add := func(o runtime.Object, present bool) {
@@ -42,9 +48,14 @@ func (s *Set) Objects() []runtime.Object {
 	add(s.Namespace, s.Namespace != nil)
 	add(s.HtpasswdSecret, s.HtpasswdSecret != nil)
 	add(s.HTTPSecret, s.HTTPSecret != nil)
+	add(s.S3Secret, s.S3Secret != nil)
+	add(s.RedisSecret, s.RedisSecret != nil)
 	add(s.PersistentVolumeClaim, s.PersistentVolumeClaim != nil)
+	add(s.RedisService, s.RedisService != nil)
 	add(s.Service, s.Service != nil)
+	add(s.RedisDeployment, s.RedisDeployment != nil)
 	add(s.Deployment, s.Deployment != nil)
+	add(s.PodDisruptionBudget, s.PodDisruptionBudget != nil)
 	add(s.Ingress, s.Ingress != nil)
 	return objs
 }

@@ -65,8 +65,14 @@ func (o Options) Validate() error {
 
 func (o Options) validateStorage() []error {
 	var errs []error
-	if o.Storage != StorageFilesystem {
-		errs = append(errs, fmt.Errorf("--storage %q: is not supported (supported: %s)", o.Storage, StorageFilesystem))
+	switch o.Storage {
+	case StorageS3:
+		return append(o.validateObjectStorage(), o.validateRedis()...)
+	case StorageFilesystem:
+		errs = append(errs, o.validateObjectStorage()...)
+		errs = append(errs, o.validateRedis()...)
+	default:
+		return append(errs, fmt.Errorf("--storage %q: is not supported (supported: %s, %s)", o.Storage, StorageFilesystem, StorageS3))
 	}
 	switch o.AccessMode {
 	case corev1.ReadWriteOnce, corev1.ReadWriteOncePod:
@@ -253,7 +259,7 @@ func (o Options) validateCredentials() []error {
 		}
 	}
 	if o.needsRand() && o.Rand == nil {
-		errs = append(errs, errors.New("random source: needed to generate the admin password or HTTP secret, but none was given"))
+		errs = append(errs, errors.New("random source: needed to generate the admin password, HTTP secret or Redis password, but none was given"))
 	}
 	return errs
 }

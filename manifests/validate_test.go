@@ -95,8 +95,50 @@ func TestValidate(t *testing.T) {
 		},
 		{
 			name: "storage kind not implemented",
-			opts: ok(Options{Storage: "s3"}),
-			want: []string{`--storage "s3": is not supported (supported: filesystem)`},
+			opts: ok(Options{Storage: "gcs"}),
+			want: []string{`--storage "gcs": is not supported (supported: filesystem, s3)`},
+		},
+		{name: "s3 with replicas", opts: ok(Options{Storage: StorageS3, Replicas: 3, S3: S3{Bucket: "images"}})},
+		{name: "s3 with minio and in-cluster redis", opts: ok(Options{Storage: StorageS3, Replicas: 2, Rand: bytes.NewReader(make([]byte, 64)),
+			S3: S3{Bucket: "images", Endpoint: "http://minio.storage:9000", Insecure: true, ForcePathStyle: true},
+			Redis: Redis{InCluster: true}})},
+		{
+			name: "s3 needs a bucket",
+			opts: ok(Options{Storage: StorageS3}),
+			want: []string{"--s3-bucket: is required with --storage s3"},
+		},
+		{
+			name: "s3 refuses volume options",
+			opts: ok(Options{Storage: StorageS3, S3: S3{Bucket: "b"}, ExistingClaim: "c", StorageClass: ptr.To("x"), StorageSize: resource.MustParse("1Gi")}),
+			want: []string{"--existing-claim: only applies with --storage filesystem",
+				"--storage-class: only applies with --storage filesystem", "--storage-size: only applies with --storage filesystem"},
+		},
+		{
+			name: "s3 endpoint problems",
+			opts: ok(Options{Storage: StorageS3, S3: S3{Bucket: "b", Endpoint: "http://minio:9000", RootDirectory: "registry", AccessKey: []byte("ak")}}),
+			want: []string{`--s3-endpoint "http://minio:9000": is plain http; add --s3-secure=false`,
+				`--s3-root-directory "registry": must start with /`,
+				"--s3-access-key-file, --s3-secret-key-file: give both or neither"},
+		},
+		{
+			name: "s3 endpoint with path",
+			opts: ok(Options{Storage: StorageS3, S3: S3{Bucket: "b", Endpoint: "https://minio:9000/b"}}),
+			want: []string{`--s3-endpoint "https://minio:9000/b": must hold neither credentials nor a path`},
+		},
+		{
+			name: "s3 flags on filesystem",
+			opts: ok(Options{S3: S3{Bucket: "b"}}),
+			want: []string{"--s3-*: only apply with --storage s3"},
+		},
+		{
+			name: "redis twice and bad address",
+			opts: ok(Options{Storage: StorageS3, S3: S3{Bucket: "b"}, Redis: Redis{InCluster: true, Addrs: []string{"redis"}, Password: []byte("p")}}),
+			want: []string{"--with-redis: cannot be combined with --redis-addr", `--redis-addr "redis": must be HOST:PORT`},
+		},
+		{
+			name: "redis options without redis",
+			opts: ok(Options{Storage: StorageS3, S3: S3{Bucket: "b"}, Redis: Redis{DB: 2}}),
+			want: []string{"--redis-db, --redis-password-file: need --redis-addr or --with-redis"},
 		},
 		{
 			name: "negative storage size",
@@ -178,7 +220,7 @@ func TestValidate(t *testing.T) {
 		{
 			name: "no random source",
 			opts: Options{},
-			want: []string{"random source: needed to generate the admin password or HTTP secret, but none was given"},
+			want: []string{"random source: needed to generate the admin password, HTTP secret or Redis password, but none was given"},
 		},
 	}
 	for _, tc := range tests {

@@ -24,7 +24,7 @@ type Set struct {
 	S3Secret              *corev1.Secret // the S3 keys, when given
 	RedisSecret           *corev1.Secret // the Redis password, when given or generated
 	PersistentVolumeClaim *corev1.PersistentVolumeClaim
-	RedisService          *corev1.Service    // --with-redis
+	RedisService          *corev1.Service // --with-redis
 	Service               *corev1.Service
 	RedisDeployment       *appsv1.Deployment // --with-redis
 	Deployment            *appsv1.Deployment

@@ -100,7 +100,7 @@ func TestValidate(t *testing.T) {
 		},
 		{name: "s3 with replicas", opts: ok(Options{Storage: StorageS3, Replicas: 3, S3: S3{Bucket: "images"}})},
 		{name: "s3 with minio and in-cluster redis", opts: ok(Options{Storage: StorageS3, Replicas: 2, Rand: bytes.NewReader(make([]byte, 64)),
-			S3: S3{Bucket: "images", Endpoint: "http://minio.storage:9000", Insecure: true, ForcePathStyle: true},
+			S3:    S3{Bucket: "images", Endpoint: "http://minio.storage:9000", Insecure: true, ForcePathStyle: true},
 			Redis: Redis{InCluster: true}})},
 		{
 			name: "s3 needs a bucket",

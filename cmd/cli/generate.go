@@ -48,6 +48,12 @@ type generateOptions struct {
 	bcryptCost      int
 	httpSecretFile  string
 	externalSecrets bool
+	s3              manifests.S3
+	s3Secure        bool
+	s3AccessKeyFile string
+	s3SecretKeyFile string
+	redis           manifests.Redis
+	redisPwFile     string
 	output          string
 	outputDir       string
 }
@@ -66,7 +72,9 @@ standard error. Every option is checked before anything is written.`,
 		Example: `  registry-kit generate > registry.yaml
   registry-kit generate --service-type NodePort --node-port 30500 --storage-size 1Gi
   printf '%s' "$PASSWORD" | registry-kit generate --user alice --password-stdin -o json
-  registry-kit generate --htpasswd-file ./htpasswd --output-dir ./registry-manifests`,
+  registry-kit generate --htpasswd-file ./htpasswd --output-dir ./registry-manifests
+  registry-kit generate --storage s3 --replicas 3 --s3-endpoint http://minio.storage.svc:9000 --s3-secure=false \
+      --s3-force-path-style --s3-bucket registry --s3-access-key-file ak --s3-secret-key-file sk --with-redis`,
 		Args: cobra.NoArgs,
 		RunE: func(cmd *cobra.Command, _ []string) error {
 			mopts, err := o.toOptions(cmd, streams.In)
@@ -82,8 +90,23 @@ standard error. Every option is checked before anything is written.`,
 	f.StringVar(&o.name, "name", manifests.DefaultName, "name of every object")
 	f.StringVar(&o.image, "image", manifests.DefaultImage, "registry-kit image (the default is a local tag: build and load it, or push it somewhere the nodes can pull)")
 	f.StringVar(&o.pullPolicy, "image-pull-policy", string(corev1.PullIfNotPresent), "Always, IfNotPresent or Never")
-	f.Int32Var(&o.replicas, "replicas", 1, "registry pods (more than 1 needs --access-mode ReadWriteMany)")
-	f.StringVar(&o.storage, "storage", string(manifests.StorageFilesystem), "where blobs are kept: filesystem (a PersistentVolumeClaim)")
+	f.Int32Var(&o.replicas, "replicas", 1, "registry pods (more than 1 needs --storage s3 or --access-mode ReadWriteMany)")
+	f.StringVar(&o.storage, "storage", string(manifests.StorageFilesystem), "where blobs are kept: filesystem (a PersistentVolumeClaim) or s3 (S3-compatible object storage; several replicas)")
+	f.StringVar(&o.s3.Endpoint, "s3-endpoint", "", "S3 API endpoint as the pods reach it, e.g. http://minio.storage.svc:9000 (default: AWS S3)")
+	f.StringVar(&o.s3.Region, "s3-region", manifests.DefaultS3Region, "S3 region (any value for S3-compatible servers)")
+	f.StringVar(&o.s3.Bucket, "s3-bucket", "", "S3 bucket (must exist)")
+	f.StringVar(&o.s3.RootDirectory, "s3-root-directory", "", "key prefix inside the bucket, e.g. /registry")
+	f.BoolVar(&o.s3.ForcePathStyle, "s3-force-path-style", false, "address the bucket as ENDPOINT/BUCKET (MinIO, Ceph)")
+	f.BoolVar(&o.s3Secure, "s3-secure", true, "use TLS to the S3 endpoint")
+	f.BoolVar(&o.s3.SkipVerify, "s3-skip-verify", false, "accept any TLS certificate from the S3 endpoint")
+	f.StringVar(&o.s3AccessKeyFile, "s3-access-key-file", "", "file holding the S3 access key, put into Secret <name>-s3 (default: the pods' workload identity)")
+	f.StringVar(&o.s3SecretKeyFile, "s3-secret-key-file", "", "file holding the S3 secret key, put into Secret <name>-s3")
+	f.BoolVar(&o.s3.BlobRedirect, "blob-redirect", false, "redirect blob downloads to presigned S3 URLs (clients must reach the endpoint)")
+	f.StringSliceVar(&o.redis.Addrs, "redis-addr", nil, "HOST:PORT of an existing Redis the replicas share as blob-descriptor cache")
+	f.IntVar(&o.redis.DB, "redis-db", 0, "Redis database number")
+	f.StringVar(&o.redisPwFile, "redis-password-file", "", "file holding the Redis password, put into Secret <name>-redis")
+	f.BoolVar(&o.redis.InCluster, "with-redis", false, "add a Redis Deployment and Service (cache only: allkeys-lru, no persistence, a generated password)")
+	f.StringVar(&o.redis.Image, "redis-image", manifests.DefaultRedisImage, "Redis image for --with-redis (the default is public: mirror it where the nodes can pull)")
 	f.StringVar(&o.storageSize, "storage-size", manifests.DefaultStorageSize, "size of the volume claim")
 	f.StringVar(&o.storageClass, "storage-class", "", `storage class of the claim (default: the cluster's default; "" given explicitly disables dynamic provisioning)`)
 	f.StringVar(&o.accessMode, "access-mode", string(corev1.ReadWriteOnce), "access mode of the claim: ReadWriteOnce, ReadWriteOncePod or ReadWriteMany")
@@ -130,13 +153,22 @@ func (o *generateOptions) toOptions(cmd *cobra.Command, stdin io.Reader) (manife
 		Annotations:     o.annotations,
 		BcryptCost:      o.bcryptCost,
 		ExternalSecrets: o.externalSecrets,
+		S3:              o.s3,
+		Redis:           o.redis,
 		Rand:            rand.Reader,
 	}
+	m.S3.Insecure = !o.s3Secure
+	if !m.Redis.InCluster && !changed("redis-image") {
+		m.Redis.Image = ""
+	}
 	var errs []error
+	if m.Storage == manifests.StorageS3 && changed("access-mode") {
+		errs = append(errs, errors.New("--access-mode: only applies with --storage filesystem"))
+	}
 	if o.replicas == 0 {
 		errs = append(errs, errors.New("--replicas 0: must be 1 or more"))
 	}
-	if o.existingClaim == "" || changed("storage-size") {
+	if (o.existingClaim == "" && m.Storage != manifests.StorageS3) || changed("storage-size") {
 		q, err := resource.ParseQuantity(o.storageSize)
 		if err != nil {
 			errs = append(errs, fmt.Errorf("--storage-size %q: %w", o.storageSize, err))
@@ -197,14 +229,25 @@ func (o *generateOptions) credentials(m *manifests.Options, stdin io.Reader) []e
 		}
 		m.Htpasswd = b
 	}
-	if o.httpSecretFile != "" {
-		b, err := os.ReadFile(o.httpSecretFile)
-		if err != nil {
-			errs = append(errs, fmt.Errorf("--http-secret-file: reading %w", err))
+	for _, sf := range []struct {
+		flag, path string
+		dst        *[]byte
+	}{
+		{"--http-secret-file", o.httpSecretFile, &m.HTTPSecret},
+		{"--s3-access-key-file", o.s3AccessKeyFile, &m.S3.AccessKey},
+		{"--s3-secret-key-file", o.s3SecretKeyFile, &m.S3.SecretKey},
+		{"--redis-password-file", o.redisPwFile, &m.Redis.Password},
+	} {
+		if sf.path == "" {
+			continue
 		}
-		m.HTTPSecret = []byte(strings.TrimRight(string(b), "\r\n"))
-		if err == nil && len(m.HTTPSecret) == 0 {
-			errs = append(errs, fmt.Errorf("--http-secret-file %s: is empty", o.httpSecretFile))
+		b, err := os.ReadFile(sf.path)
+		if err != nil {
+			errs = append(errs, fmt.Errorf("%s: reading %w", sf.flag, err))
+		}
+		*sf.dst = []byte(strings.TrimRight(string(b), "\r\n"))
+		if err == nil && len(*sf.dst) == 0 {
+			errs = append(errs, fmt.Errorf("%s %s: is empty", sf.flag, sf.path))
 		}
 	}
 	return errs

@@ -1,0 +1,336 @@
+// Command scaleout measures registry-kit serve on filesystem storage, on S3 (MinIO) with one replica, and on S3 with
+// two replicas sharing a Redis cache, in one run: blob push and pull MB/s and manifest GET requests/s over loopback.
+// With two replicas the client spreads requests over both, as a Service would. Everything runs on this machine, so
+// the replicas, MinIO and Redis share its cores: read the figures as ratios within one run.
+package main
+
+import (
+	"bytes"
+	"crypto/rand"
+	"crypto/sha256"
+	"encoding/hex"
+	"flag"
+	"fmt"
+	"io"
+	"net"
+	"net/http"
+	"os"
+	"os/exec"
+	"path/filepath"
+	"strings"
+	"sync"
+	"sync/atomic"
+	"syscall"
+	"time"
+
+	"github.com/registry-kit/registry-kit/auth/htpasswd"
+)
+
+var (
+	rkBin    = flag.String("rk", "bin/registry-kit", "registry-kit binary")
+	minioBin = flag.String("minio", "/var/cache/registry-kit/bin/minio", "minio binary")
+	redisBin = flag.String("redis", "redis-server", "redis-server binary")
+	sizeMB   = flag.Int("size-mb", 64, "blob size for push and pull")
+	reps     = flag.Int("reps", 4, "blobs pushed (and pulled) per configuration")
+	streams  = flag.Int("streams", 2, "concurrent pulls")
+	conc     = flag.Int("c", 16, "concurrent manifest requests")
+	dur      = flag.Duration("d", 5*time.Second, "manifest load duration")
+)
+
+const user = "bench"
+
+func main() {
+	flag.Parse()
+	if err := run(); err != nil {
+		fmt.Fprintln(os.Stderr, "scaleout bench:", err)
+		os.Exit(1)
+	}
+}
+
+type proc struct{ cmd *exec.Cmd }
+
+var procs []*proc
+
+func start(env []string, bin string, args ...string) error {
+	cmd := exec.Command(bin, args...)
+	cmd.Env = append(os.Environ(), env...)
+	cmd.SysProcAttr = &syscall.SysProcAttr{Setpgid: true}
+	if err := cmd.Start(); err != nil {
+		return fmt.Errorf("starting %s: %w", bin, err)
+	}
+	procs = append(procs, &proc{cmd})
+	return nil
+}
+
+func stopAll() {
+	for _, p := range procs {
+		_ = syscall.Kill(-p.cmd.Process.Pid, syscall.SIGTERM)
+		p.cmd.Wait()
+	}
+	procs = nil
+}
+
+func freeAddr() string {
+	l, err := net.Listen("tcp", "127.0.0.1:0")
+	if err != nil {
+		panic(err)
+	}
+	defer l.Close()
+	return l.Addr().String()
+}
+
+func waitOK(url string) error {
+	deadline := time.Now().Add(30 * time.Second)
+	for time.Now().Before(deadline) {
+		if r, err := http.Get(url); err == nil {
+			r.Body.Close()
+			if r.StatusCode == 200 {
+				return nil
+			}
+		}
+		time.Sleep(100 * time.Millisecond)
+	}
+	return fmt.Errorf("%s not ready", url)
+}
+
+type result struct {
+	name                string
+	pushMBs, pullMBs, rps float64
+}
+
+func run() error {
+	defer stopAll()
+	tmp, err := os.MkdirTemp("", "rk-scaleout-bench-")
+	if err != nil {
+		return err
+	}
+	defer os.RemoveAll(tmp)
+	password := rand.Text()
+	f := htpasswd.New()
+	if err := f.Set(user, password, 5); err != nil {
+		return err
+	}
+	ht := filepath.Join(tmp, "htpasswd")
+	secret := filepath.Join(tmp, "secret")
+	os.WriteFile(ht, f.Bytes(), 0o600)
+	os.WriteFile(secret, []byte(rand.Text()), 0o600)
+
+	// MinIO and Redis, shared by the S3 configurations.
+	minioAddr, minioSecret := freeAddr(), rand.Text()
+	if err := start([]string{"MINIO_ROOT_USER=bench-minio", "MINIO_ROOT_PASSWORD=" + minioSecret, "MINIO_BROWSER=off", "MINIO_UPDATE=off"},
+		*minioBin, "server", "--quiet", "--address", minioAddr, "--console-address", freeAddr(), filepath.Join(tmp, "minio")); err != nil {
+		return err
+	}
+	if err := waitOK("http://" + minioAddr + "/minio/health/live"); err != nil {
+		return err
+	}
+	if out, err := exec.Command("curl", "-sSf", "-X", "PUT", "--aws-sigv4", "aws:amz:us-east-1:s3", "--user",
+		"bench-minio:"+minioSecret, "http://"+minioAddr+"/registry").CombinedOutput(); err != nil {
+		return fmt.Errorf("creating bucket: %v %s", err, out)
+	}
+	redisAddr := freeAddr()
+	_, redisPort, _ := net.SplitHostPort(redisAddr)
+	if err := start(nil, *redisBin, "--bind", "127.0.0.1", "--port", redisPort, "--save", "", "--appendonly", "no",
+		"--maxmemory-policy", "allkeys-lru", "--dir", tmp); err != nil {
+		return err
+	}
+	time.Sleep(300 * time.Millisecond)
+
+	s3Env := []string{"REGISTRY_KIT_S3_ACCESS_KEY=bench-minio", "REGISTRY_KIT_S3_SECRET_KEY=" + minioSecret}
+	serve := func(env []string, extra ...string) (string, error) {
+		addr := freeAddr()
+		args := append([]string{"serve", "--addr", addr, "--metrics-addr", "", "--data-dir", filepath.Join(tmp, "data-"+strings.ReplaceAll(addr, ":", "-")),
+			"--htpasswd", ht, "--http-secret-file", secret, "--log-level", "warn"}, extra...)
+		if err := start(env, *rkBin, args...); err != nil {
+			return "", err
+		}
+		return addr, waitOK("http://" + addr + "/readyz")
+	}
+	s3Args := func(root string) []string {
+		return []string{"--storage", "s3", "--s3-endpoint", "http://" + minioAddr, "--s3-secure=false", "--s3-force-path-style",
+			"--s3-bucket", "registry", "--s3-root-directory", root, "--redis-addr", redisAddr}
+	}
+	configs := []struct {
+		name  string
+		addrs func() ([]string, error)
+	}{
+		{"filesystem, 1 replica", func() ([]string, error) { a, err := serve(nil); return []string{a}, err }},
+		{"s3 + redis, 1 replica", func() ([]string, error) { a, err := serve(s3Env, s3Args("/one")...); return []string{a}, err }},
+		{"s3 + redis, 2 replicas", func() ([]string, error) {
+			a, err := serve(s3Env, s3Args("/two")...)
+			if err != nil {
+				return nil, err
+			}
+			b, err := serve(s3Env, s3Args("/two")...)
+			return []string{a, b}, err
+		}},
+	}
+	var results []result
+	for _, c := range configs {
+		addrs, err := c.addrs()
+		if err != nil {
+			return fmt.Errorf("%s: %w", c.name, err)
+		}
+		r, err := measure(addrs, password)
+		if err != nil {
+			return fmt.Errorf("%s: %w", c.name, err)
+		}
+		r.name = c.name
+		results = append(results, r)
+		fmt.Fprintf(os.Stderr, "done: %s\n", c.name)
+	}
+	fmt.Printf("\n%-24s %12s %12s %16s\n", "configuration", "push MB/s", "pull MB/s", "manifest GET/s")
+	for _, r := range results {
+		fmt.Printf("%-24s %12.1f %12.1f %16.0f\n", r.name, r.pushMBs, r.pullMBs, r.rps)
+	}
+	fmt.Printf("\n(%d x %d MiB blobs, %d pull streams, %d manifest clients for %s; two replicas get requests in turn)\n",
+		*reps, *sizeMB, *streams, *conc, *dur)
+	return nil
+}
+
+type client struct {
+	addrs    []string
+	password string
+	next     atomic.Int64
+	http     *http.Client
+}
+
+func (c *client) pick() string { return c.addrs[int(c.next.Add(1))%len(c.addrs)] }
+
+func (c *client) do(method, addr, path string, body io.Reader, hdr map[string]string) (*http.Response, error) {
+	url := path
+	if strings.HasPrefix(path, "/") {
+		url = "http://" + addr + path
+	}
+	req, err := http.NewRequest(method, url, body)
+	if err != nil {
+		return nil, err
+	}
+	req.SetBasicAuth(user, c.password)
+	for k, v := range hdr {
+		req.Header.Set(k, v)
+	}
+	return c.http.Do(req)
+}
+
+func (c *client) pushBlob(data []byte) (string, error) {
+	sum := sha256.Sum256(data)
+	dgst := "sha256:" + hex.EncodeToString(sum[:])
+	addr := c.pick()
+	resp, err := c.do("POST", addr, "/v2/bench/blobs/uploads/", nil, nil)
+	if err != nil {
+		return "", err
+	}
+	resp.Body.Close()
+	loc := resp.Header.Get("Location")
+	if resp.StatusCode != 202 {
+		return "", fmt.Errorf("POST upload: %d", resp.StatusCode)
+	}
+	if !strings.HasPrefix(loc, "http") {
+		loc = "http://" + addr + loc
+	}
+	sep := "?"
+	if strings.Contains(loc, "?") {
+		sep = "&"
+	}
+	resp, err = c.do("PUT", addr, loc+sep+"digest="+dgst, bytes.NewReader(data), map[string]string{"Content-Type": "application/octet-stream"})
+	if err != nil {
+		return "", err
+	}
+	resp.Body.Close()
+	if resp.StatusCode != 201 {
+		return "", fmt.Errorf("PUT upload: %d", resp.StatusCode)
+	}
+	return dgst, nil
+}
+
+func measure(addrs []string, password string) (result, error) {
+	c := &client{addrs: addrs, password: password, http: &http.Client{Transport: &http.Transport{MaxIdleConnsPerHost: 64}}}
+	var r result
+	size := *sizeMB << 20
+	var digests []string
+	var total time.Duration
+	for i := 0; i < *reps; i++ {
+		data := make([]byte, size)
+		rand.Read(data)
+		t0 := time.Now()
+		d, err := c.pushBlob(data)
+		if err != nil {
+			return r, err
+		}
+		total += time.Since(t0)
+		digests = append(digests, d)
+	}
+	r.pushMBs = float64(*reps**sizeMB) / total.Seconds()
+
+	// Pull every blob, streams at a time.
+	t0 := time.Now()
+	var wg sync.WaitGroup
+	var pullErr atomic.Value
+	sem := make(chan struct{}, *streams)
+	for _, d := range digests {
+		wg.Add(1)
+		sem <- struct{}{}
+		go func(d string) {
+			defer wg.Done()
+			defer func() { <-sem }()
+			resp, err := c.do("GET", c.pick(), "/v2/bench/blobs/"+d, nil, nil)
+			if err != nil {
+				pullErr.Store(err)
+				return
+			}
+			n, _ := io.Copy(io.Discard, resp.Body)
+			resp.Body.Close()
+			if resp.StatusCode != 200 || n != int64(size) {
+				pullErr.Store(fmt.Errorf("GET blob: %d, %d bytes", resp.StatusCode, n))
+			}
+		}(d)
+	}
+	wg.Wait()
+	if e := pullErr.Load(); e != nil {
+		return r, e.(error)
+	}
+	r.pullMBs = float64(len(digests)**sizeMB) / time.Since(t0).Seconds()
+
+	// A small image manifest (config = the first blob) tagged "v1", then GETs by tag.
+	manifest := fmt.Sprintf(`{"schemaVersion":2,"mediaType":"application/vnd.oci.image.manifest.v1+json",`+
+		`"config":{"mediaType":"application/vnd.oci.image.config.v1+json","digest":%q,"size":%d},"layers":[]}`, digests[0], size)
+	resp, err := c.do("PUT", c.pick(), "/v2/bench/manifests/v1", strings.NewReader(manifest),
+		map[string]string{"Content-Type": "application/vnd.oci.image.manifest.v1+json"})
+	if err != nil {
+		return r, err
+	}
+	resp.Body.Close()
+	if resp.StatusCode != 201 {
+		return r, fmt.Errorf("PUT manifest: %d", resp.StatusCode)
+	}
+	var count, failed atomic.Int64
+	deadline := time.Now().Add(*dur)
+	for i := 0; i < *conc; i++ {
+		wg.Add(1)
+		go func() {
+			defer wg.Done()
+			for time.Now().Before(deadline) {
+				resp, err := c.do("GET", c.pick(), "/v2/bench/manifests/v1", nil,
+					map[string]string{"Accept": "application/vnd.oci.image.manifest.v1+json"})
+				if err != nil {
+					failed.Add(1)
+					continue
+				}
+				io.Copy(io.Discard, resp.Body)
+				resp.Body.Close()
+				if resp.StatusCode == 200 {
+					count.Add(1)
+				} else {
+					failed.Add(1)
+				}
+			}
+		}()
+	}
+	wg.Wait()
+	if failed.Load() > 0 {
+		return r, fmt.Errorf("%d manifest requests failed", failed.Load())
+	}
+	r.rps = float64(count.Load()) / dur.Seconds()
+	return r, nil
+}

@@ -5,11 +5,15 @@ package e2e
 import (
 	"bytes"
 	"crypto/sha256"
+	"encoding/json"
 	"fmt"
 	"io"
+	"io/fs"
 	"math/rand/v2"
 	"net"
 	"net/http"
+	"os"
+	"path/filepath"
 	"strings"
 	"sync/atomic"
 	"testing"
@@ -18,8 +22,11 @@ import (
 	"github.com/google/go-containerregistry/pkg/authn"
 	"github.com/google/go-containerregistry/pkg/name"
 	v1 "github.com/google/go-containerregistry/pkg/v1"
+	"github.com/google/go-containerregistry/pkg/v1/empty"
+	"github.com/google/go-containerregistry/pkg/v1/mutate"
 	"github.com/google/go-containerregistry/pkg/v1/random"
 	"github.com/google/go-containerregistry/pkg/v1/remote"
+	"github.com/google/go-containerregistry/pkg/v1/types"
 	"github.com/google/go-containerregistry/pkg/v1/validate"
 )
 
@@ -309,4 +316,209 @@ func TestCrashDuringManifestPut(t *testing.T) {
 			t.Fatalf("putting %s again: %d %v", tag, st, err)
 		}
 	}
+}
+
+// serverErrors counts responses with a 5xx status seen by the clients that use it.
+type serverErrors struct {
+	base http.RoundTripper
+	n    atomic.Int64
+	last atomic.Value // string
+}
+
+func (s *serverErrors) RoundTrip(r *http.Request) (*http.Response, error) {
+	resp, err := s.base.RoundTrip(r)
+	if err == nil && resp.StatusCode >= 500 {
+		s.n.Add(1)
+		s.last.Store(fmt.Sprintf("%s %s: %d", r.Method, r.URL.Path, resp.StatusCode))
+	}
+	return resp, err
+}
+
+// TestConcurrentPushPull runs 16 go-containerregistry clients for 20 s that push images sharing base layers to
+// overlapping repositories and tags (the same tags re-pushed with other content) and pull them back. No client may
+// see a 5xx; afterwards the storage checker finds every tag's manifest and every blob it names present and
+// digest-correct, and every tag pulls and validates through the API.
+func TestConcurrentPushPull(t *testing.T) {
+	srv := startServe(t)
+	bases := make([]v1.Layer, 3)
+	for i := range bases {
+		l, err := random.Layer(512<<10, "application/vnd.oci.image.layer.v1.tar")
+		if err != nil {
+			t.Fatal(err)
+		}
+		bases[i] = l
+	}
+	counter := &serverErrors{base: http.DefaultTransport}
+	opts := []remote.Option{remote.WithAuth(&authn.Basic{Username: srv.User, Password: srv.Password}), remote.WithTransport(counter)}
+	const clients = 16
+	deadline := time.Now().Add(20 * time.Second)
+	type result struct{ pushes, pulls, errs int }
+	results := make(chan result, clients)
+	errs := make(chan error, clients*4)
+	for c := range clients {
+		go func() {
+			var r result
+			rng := rand.New(rand.NewPCG(uint64(c), 1))
+			for time.Now().Before(deadline) {
+				ref, _ := name.ParseReference(fmt.Sprintf("%s/conc/app%d:t%d", srv.Addr, rng.IntN(4), rng.IntN(3)), name.Insecure)
+				if rng.IntN(2) == 0 {
+					own, err := random.Layer(64<<10, "application/vnd.oci.image.layer.v1.tar")
+					if err != nil {
+						errs <- err
+						break
+					}
+					img, err := mutateLayers(bases[:1+rng.IntN(len(bases))], own)
+					if err == nil {
+						err = remote.Write(ref, img, opts...)
+					}
+					if err != nil {
+						r.errs++
+						select {
+						case errs <- fmt.Errorf("push %s: %w", ref, err):
+						default:
+						}
+						continue
+					}
+					r.pushes++
+					continue
+				}
+				img, err := remote.Image(ref, opts...)
+				if err == nil {
+					err = validate.Image(img)
+				}
+				if err != nil && !strings.Contains(err.Error(), "MANIFEST_UNKNOWN") {
+					r.errs++
+					select {
+					case errs <- fmt.Errorf("pull %s: %w", ref, err):
+					default:
+					}
+					continue
+				}
+				r.pulls++
+			}
+			results <- r
+		}()
+	}
+	var total result
+	for range clients {
+		r := <-results
+		total.pushes, total.pulls, total.errs = total.pushes+r.pushes, total.pulls+r.pulls, total.errs+r.errs
+	}
+	t.Logf("16 clients for 20s: %d pushes, %d pulls, %d errors, %d responses with 5xx", total.pushes, total.pulls, total.errs, counter.n.Load())
+	if n := counter.n.Load(); n > 0 {
+		t.Errorf("clients saw %d responses with a 5xx status, the last: %v", n, counter.last.Load())
+	}
+	close(errs)
+	for err := range errs {
+		t.Errorf("client error: %v", err)
+	}
+	if total.pushes == 0 || total.pulls == 0 {
+		t.Errorf("the load did nothing useful: %+v", total)
+	}
+	tags := checkStorage(t, srv.DataDir)
+	t.Logf("storage checker: %d tags consistent", len(tags))
+	images := map[string]v1.Hash{}
+	for repoTag, d := range tags {
+		h, _ := v1.NewHash(d)
+		images[repoTag] = h
+	}
+	checkPulls(t, srv, images)
+}
+
+// mutateLayers builds an OCI image from layers.
+func mutateLayers(layers []v1.Layer, extra v1.Layer) (v1.Image, error) {
+	img := mutate.ConfigMediaType(mutate.MediaType(empty.Image, types.OCIManifestSchema1), types.OCIConfigJSON)
+	return mutate.AppendLayers(img, append(append([]v1.Layer{}, layers...), extra)...)
+}
+
+// checkStorage walks distribution's filesystem layout under dataDir and checks that every tag links to a manifest
+// revision of its repository whose data is present and sha256-correct, and that every blob the manifest names (config,
+// layers, or the manifests of an index) is linked into the repository and present with the right digest. It returns
+// repo:tag -> manifest digest.
+func checkStorage(t *testing.T, dataDir string) map[string]string {
+	t.Helper()
+	root := filepath.Join(dataDir, "docker", "registry", "v2")
+	verified := map[string]bool{}
+	blob := func(d string) ([]byte, bool) {
+		alg, hex, ok := strings.Cut(d, ":")
+		if !ok || alg != "sha256" || len(hex) != 64 {
+			t.Errorf("malformed digest %q in storage", d)
+			return nil, false
+		}
+		data, err := os.ReadFile(filepath.Join(root, "blobs", "sha256", hex[:2], hex, "data"))
+		if err != nil {
+			t.Errorf("blob %s: %v", d, err)
+			return nil, false
+		}
+		if !verified[d] {
+			if got := fmt.Sprintf("sha256:%x", sha256.Sum256(data)); got != d {
+				t.Errorf("blob %s holds data with digest %s", d, got)
+				return nil, false
+			}
+			verified[d] = true
+		}
+		return data, true
+	}
+	link := func(repoDir, kind, d string) {
+		_, hex, _ := strings.Cut(d, ":")
+		b, err := os.ReadFile(filepath.Join(repoDir, kind, "sha256", hex, "link"))
+		if err != nil || string(b) != d {
+			t.Errorf("%s: %s link for %s: %q, %v", repoDir, kind, d, b, err)
+		}
+	}
+	var checkManifest func(repoDir, d string)
+	checkManifest = func(repoDir, d string) {
+		link(repoDir, "_manifests/revisions", d)
+		data, ok := blob(d)
+		if !ok {
+			return
+		}
+		var m struct {
+			Config    struct{ Digest string }
+			Layers    []struct{ Digest string }
+			Manifests []struct{ Digest string }
+		}
+		if err := json.Unmarshal(data, &m); err != nil {
+			t.Errorf("manifest %s is not JSON: %v", d, err)
+			return
+		}
+		for _, child := range m.Manifests {
+			checkManifest(repoDir, child.Digest)
+		}
+		if m.Config.Digest != "" {
+			link(repoDir, "_layers", m.Config.Digest)
+			blob(m.Config.Digest)
+		}
+		for _, l := range m.Layers {
+			link(repoDir, "_layers", l.Digest)
+			blob(l.Digest)
+		}
+	}
+	tags := map[string]string{}
+	repos := filepath.Join(root, "repositories")
+	err := filepath.WalkDir(repos, func(p string, d fs.DirEntry, err error) error {
+		if err != nil || d.IsDir() || d.Name() != "link" || !strings.HasSuffix(filepath.Dir(p), "/current") {
+			return err
+		}
+		rel, _ := filepath.Rel(repos, p) // REPO/_manifests/tags/TAG/current/link
+		repo, rest, ok := strings.Cut(rel, "/_manifests/tags/")
+		if !ok {
+			return nil
+		}
+		tag := strings.TrimSuffix(rest, "/current/link")
+		b, err := os.ReadFile(p)
+		if err != nil {
+			return err
+		}
+		tags[repo+":"+tag] = string(b)
+		checkManifest(filepath.Join(repos, repo), string(b))
+		return nil
+	})
+	if err != nil {
+		t.Fatalf("walking the storage: %v", err)
+	}
+	if len(tags) == 0 {
+		t.Error("the storage checker found no tags")
+	}
+	return tags
 }

@@ -54,7 +54,7 @@ build_images() {
 # import_images: into containerd's k8s.io namespace, where the kubelet finds them without pulling.
 import_images() {
   local img
-  for img in pause test-app registry-kit; do
+  for img in pause test-app-node registry-kit-node; do
     [ -f "$CLUSTER_DIR/images/$img.tar" ] || continue
     ctr -a "$CONTAINERD_SOCK" -n k8s.io images import "$CLUSTER_DIR/images/$img.tar" >> "$LOGS/images.log" 2>&1 \
       || { tail "$LOGS/images.log" >&2; return 1; }
@@ -72,6 +72,8 @@ export CONTAINERD_CERTS_D=$CLUSTER_DIR/certs.d
 export CLUSTER_NODE_IP=$NODE_IP
 export CLUSTER_NODE_NAME=$NODE_NAME
 export PAUSE_IMAGE=$PAUSE_IMAGE
+# *_IMAGE: preloaded on the node (use imagePullPolicy Never). *_DIGEST and the layouts/tarballs: the copy to push to
+# registries, a different image ID than the preloaded one (see scripts/cluster/images/build.sh).
 export TEST_APP_IMAGE=$TEST_APP_IMAGE
 export TEST_APP_IMAGE_DIGEST=$TEST_APP_IMAGE_DIGEST
 export TEST_APP_OCI_LAYOUT=$CLUSTER_DIR/images/test-app-layout
@@ -121,6 +123,14 @@ if ! ip -4 addr show dev lo | grep -q "inet $NODE_IP/"; then
   ip addr add "$NODE_IP/32" dev lo
   touch "$STATE/added-node-ip"
 fi
+# The CNI bridge, made before any pod so the Service range can be routed to it: otherwise a ClusterIP that
+# kube-proxy has not programmed yet follows the default route out of the machine (and something answers there).
+if ! ip link show "$CNI_BRIDGE" > /dev/null 2>&1; then
+  ip link add "$CNI_BRIDGE" type bridge
+  ip addr add "${POD_SUBNET%.0/24}.1/24" dev "$CNI_BRIDGE"
+  ip link set "$CNI_BRIDGE" up
+fi
+ip route replace "$SERVICE_CIDR" dev "$CNI_BRIDGE"
 for s in net.ipv4.ip_forward net.bridge.bridge-nf-call-iptables; do
   old=$(sysctl -n "$s")
   [ -f "$STATE/sysctl.$s" ] || echo "$old" > "$STATE/sysctl.$s"

@@ -39,7 +39,7 @@ func TestPullWithSecretFromPrivateRegistry(t *testing.T) {
 		if id := pod.Status.ContainerStatuses[0].ImageID; !strings.HasSuffix(id, digest) {
 			t.Errorf("container image ID = %q, want the pushed digest %s", id, digest)
 		}
-		checkTestAppAnswers(t, pod.Status.PodIP)
+		checkTestAppAnswers(t, pod.Status.PodIP+":8080")
 	})
 
 	denied := []struct {
@@ -93,29 +93,39 @@ func createSecret(t *testing.T, cs kubernetes.Interface, ns string, s *corev1.Se
 	}
 }
 
-// createPod starts one test-app container from image, always pulled, with pullSecret ("" for none).
-func createPod(t *testing.T, cs kubernetes.Interface, ns, name, image, pullSecret string) {
-	t.Helper()
+// testAppPod is a pod (labelled app=NAME) with one test-app container from image, listening on 8080.
+func testAppPod(name, image string, pull corev1.PullPolicy) *corev1.Pod {
 	grace := int64(1)
 	automount := false
-	pod := &corev1.Pod{
-		ObjectMeta: metav1.ObjectMeta{Name: name},
+	return &corev1.Pod{
+		ObjectMeta: metav1.ObjectMeta{Name: name, Labels: map[string]string{"app": name}},
 		Spec: corev1.PodSpec{
 			Containers: []corev1.Container{{
 				Name:            "app",
 				Image:           image,
-				ImagePullPolicy: corev1.PullAlways,
+				ImagePullPolicy: pull,
 				Ports:           []corev1.ContainerPort{{ContainerPort: 8080}},
 			}},
 			TerminationGracePeriodSeconds: &grace,
 			AutomountServiceAccountToken:  &automount,
 		},
 	}
+}
+
+// createPod starts one test-app container from image, always pulled, with pullSecret ("" for none).
+func createPod(t *testing.T, cs kubernetes.Interface, ns, name, image, pullSecret string) {
+	t.Helper()
+	pod := testAppPod(name, image, corev1.PullAlways)
 	if pullSecret != "" {
 		pod.Spec.ImagePullSecrets = []corev1.LocalObjectReference{{Name: pullSecret}}
 	}
+	createPodObject(t, cs, ns, pod)
+}
+
+func createPodObject(t *testing.T, cs kubernetes.Interface, ns string, pod *corev1.Pod) {
+	t.Helper()
 	if _, err := cs.CoreV1().Pods(ns).Create(context.Background(), pod, metav1.CreateOptions{}); err != nil {
-		t.Fatalf("creating pod %s/%s: %v", ns, name, err)
+		t.Fatalf("creating pod %s/%s: %v", ns, pod.Name, err)
 	}
 }
 
@@ -135,13 +145,15 @@ func podEventMessages(t *testing.T, cs kubernetes.Interface, ns, name string) st
 	return strings.Join(msgs, "\n")
 }
 
-// checkTestAppAnswers proves the pulled image really runs the test app: the host reaches the pod over the CNI bridge.
-func checkTestAppAnswers(t *testing.T, podIP string) {
+// checkTestAppAnswers proves the test app answers at addr (host:port) from the host, for example a pod IP over the
+// CNI bridge, a ClusterIP or a NodePort.
+func checkTestAppAnswers(t *testing.T, addr string) {
 	t.Helper()
-	client := &http.Client{Timeout: 2 * time.Second}
+	// A new connection per try: a Service that kube-proxy has not programmed yet must not pin a kept-alive one.
+	client := &http.Client{Timeout: 2 * time.Second, Transport: &http.Transport{DisableKeepAlives: true}}
 	var last string
 	for deadline := time.Now().Add(30 * time.Second); time.Now().Before(deadline); time.Sleep(200 * time.Millisecond) {
-		resp, err := client.Get("http://" + podIP + ":8080/")
+		resp, err := client.Get("http://" + addr + "/")
 		if err != nil {
 			last = err.Error()
 			continue
@@ -153,5 +165,5 @@ func checkTestAppAnswers(t *testing.T, podIP string) {
 		}
 		last = resp.Status + ": " + string(body)
 	}
-	t.Fatalf("test app in the pod at %s:8080 did not answer with its greeting: %s", podIP, last)
+	t.Fatalf("test app at %s did not answer with its greeting: %s", addr, last)
 }

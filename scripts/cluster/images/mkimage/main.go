@@ -28,7 +28,7 @@ import (
 )
 
 type options struct {
-	bin, path, ref, layoutDir, ociArchive, dockerTar string
+	bin, path, ref, layoutDir, ociArchive, dockerTar, label string
 }
 
 func main() {
@@ -39,6 +39,7 @@ func main() {
 	flag.StringVar(&o.layoutDir, "layout", "", "write an OCI image layout directory here (required)")
 	flag.StringVar(&o.ociArchive, "oci-archive", "", "also write the layout as a tar archive here")
 	flag.StringVar(&o.dockerTar, "docker-tar", "", "also write a docker tarball (docker load) here")
+	flag.StringVar(&o.label, "label", "", "KEY=VALUE label for the image config (gives the same binary another image ID)")
 	flag.Parse()
 	if err := run(o); err != nil {
 		fmt.Fprintf(os.Stderr, "mkimage: %v\n", err)
@@ -52,6 +53,9 @@ func (o options) validate() error {
 		if v == "" {
 			errs = append(errs, fmt.Errorf("%s is required", flagName))
 		}
+	}
+	if k, _, ok := strings.Cut(o.label, "="); o.label != "" && (!ok || k == "") {
+		errs = append(errs, fmt.Errorf("-label %q must be KEY=VALUE", o.label))
 	}
 	if o.path != "" && !strings.HasPrefix(o.path, "/") {
 		errs = append(errs, fmt.Errorf("-path %q must be absolute", o.path))
@@ -67,7 +71,7 @@ func run(o options) error {
 	if err != nil {
 		return fmt.Errorf("parsing -ref: %w", err)
 	}
-	img, err := build(o.bin, o.path)
+	img, err := build(o.bin, o.path, o.label)
 	if err != nil {
 		return err
 	}
@@ -92,8 +96,9 @@ func run(o options) error {
 	return nil
 }
 
-// build makes an OCI image of one layer holding the binary at path, run as its entrypoint, for linux/amd64.
-func build(bin, path string) (v1.Image, error) {
+// build makes an OCI image of one layer holding the binary at path, run as its entrypoint, for linux/amd64, with
+// an optional KEY=VALUE label.
+func build(bin, path, label string) (v1.Image, error) {
 	data, err := os.ReadFile(bin)
 	if err != nil {
 		return nil, fmt.Errorf("reading binary: %w", err)
@@ -122,6 +127,9 @@ func build(bin, path string) (v1.Image, error) {
 	cf.Config.Entrypoint = []string{path}
 	cf.Config.Env = []string{"PATH=/usr/local/bin:/usr/bin:/bin"}
 	cf.Config.WorkingDir = "/"
+	if k, v, ok := strings.Cut(label, "="); ok {
+		cf.Config.Labels = map[string]string{k: v}
+	}
 	img, err = mutate.ConfigFile(img, cf)
 	if err != nil {
 		return nil, fmt.Errorf("setting config: %w", err)

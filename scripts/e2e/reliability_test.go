@@ -13,9 +13,11 @@ import (
 	"net"
 	"net/http"
 	"os"
+	"os/exec"
 	"path/filepath"
 	"strings"
 	"sync/atomic"
+	"syscall"
 	"testing"
 	"time"
 
@@ -521,4 +523,121 @@ func checkStorage(t *testing.T, dataDir string) map[string]string {
 		t.Error("the storage checker found no tags")
 	}
 	return tags
+}
+
+// slowReader paces reads to about bytesPerSec so an upload stays in flight for a while.
+type slowReader struct {
+	r           io.Reader
+	bytesPerSec int
+}
+
+func (s slowReader) Read(p []byte) (int, error) {
+	n, err := s.r.Read(p)
+	time.Sleep(time.Duration(n) * time.Second / time.Duration(s.bytesPerSec))
+	return n, err
+}
+
+// TestGracefulShutdown sends SIGTERM to the real binary while four slow monolithic blob uploads are in flight: new
+// connections are refused at once, every in-flight upload completes with 201 within the grace period, the process exits
+// 0, and the blobs are there after a restart.
+func TestGracefulShutdown(t *testing.T) {
+	first := startServe(t, "--shutdown-grace", "20s")
+	first.Stop() // created the admin user and the data directory; run the binary directly to see its exit status
+	args := append([]string{}, first.args...)
+	cmd := exec.Command(binary(t), args...)
+	var out lockedBuffer
+	cmd.Stdout, cmd.Stderr = &out, &out
+	if err := cmd.Start(); err != nil {
+		t.Fatal(err)
+	}
+	exited := make(chan error, 1)
+	go func() { exited <- cmd.Wait() }()
+	t.Cleanup(func() {
+		_ = cmd.Process.Kill()
+		if t.Failed() {
+			t.Logf("serve output:\n%s", out.String())
+		}
+	})
+	for deadline := time.Now().Add(30 * time.Second); ; time.Sleep(50 * time.Millisecond) {
+		if resp, err := http.Get("http://" + first.Addr + "/healthz"); err == nil {
+			resp.Body.Close()
+			if resp.StatusCode == http.StatusOK {
+				break
+			}
+		}
+		if time.Now().After(deadline) {
+			t.Fatal("serve did not become healthy")
+		}
+	}
+
+	rc := newRegClient(first)
+	const uploads, size = 4, 24 << 20 // at 6 MiB/s: about 4 s each
+	type upload struct {
+		i      int
+		digest string
+		status int
+		err    error
+		took   time.Duration
+	}
+	results := make(chan upload, uploads)
+	var started atomic.Int64
+	for i := range uploads {
+		seed := uint64(100 + i)
+		d := digestOfStream(seed, size)
+		resp, err := rc.do("POST", fmt.Sprintf("/v2/graceful/u%d/blobs/uploads/", i), nil, nil)
+		if err != nil || resp.StatusCode != http.StatusAccepted {
+			t.Fatalf("starting upload %d: %v", i, err)
+		}
+		resp.Body.Close()
+		loc := resp.Header.Get("Location") + "&digest=" + d
+		go func() {
+			var n atomic.Int64
+			body := slowReader{r: streamOf(seed, size, &n), bytesPerSec: 6 << 20}
+			started.Add(1)
+			begin := time.Now()
+			st, err := rc.status("PUT", loc, http.Header{"Content-Type": {"application/octet-stream"}}, io.NopCloser(body))
+			results <- upload{i: i, digest: d, status: st, err: err, took: time.Since(begin)}
+		}()
+	}
+	for started.Load() < uploads {
+		time.Sleep(10 * time.Millisecond)
+	}
+	time.Sleep(500 * time.Millisecond) // every PUT is sending its body
+	term := time.Now()
+	if err := cmd.Process.Signal(syscall.SIGTERM); err != nil {
+		t.Fatal(err)
+	}
+	time.Sleep(300 * time.Millisecond)
+	if c, err := net.DialTimeout("tcp", first.Addr, time.Second); err == nil {
+		c.Close()
+		t.Errorf("a new connection was accepted after SIGTERM")
+	}
+	digests := make([]string, uploads)
+	for range uploads {
+		u := <-results
+		if u.err != nil || u.status != http.StatusCreated {
+			t.Errorf("in-flight upload: status %d, %v (after %s)", u.status, u.err, u.took.Round(time.Millisecond))
+		}
+		digests[u.i] = u.digest
+	}
+	select {
+	case err := <-exited:
+		t.Logf("SIGTERM -> exit in %s with %v; in-flight uploads finished", time.Since(term).Round(time.Millisecond), err)
+		if err != nil {
+			t.Errorf("serve exited with %v after SIGTERM, want status 0", err)
+		}
+	case <-time.After(25 * time.Second):
+		t.Fatal("serve did not exit within the grace period")
+	}
+	if !strings.Contains(out.String(), "shut down cleanly") {
+		t.Errorf("serve did not report a clean shutdown")
+	}
+
+	again := startServe(t, first.args[1:]...)
+	rc = newRegClient(again)
+	for i, d := range digests {
+		if st, err := rc.status("HEAD", fmt.Sprintf("/v2/graceful/u%d/blobs/%s", i, d), nil, nil); err != nil || st != http.StatusOK {
+			t.Errorf("blob of upload %d after restart: status %d, %v", i, st, err)
+		}
+	}
 }

@@ -641,3 +641,62 @@ func TestGracefulShutdown(t *testing.T) {
 		}
 	}
 }
+
+// TestDiskFull serves from a 64 MiB tmpfs that a push overflows: the client gets an error that names the cause, the
+// registry keeps serving reads and earlier images stay intact, and the push succeeds once space is freed.
+func TestDiskFull(t *testing.T) {
+	dataDir := filepath.Join(t.TempDir(), "data")
+	if err := os.MkdirAll(dataDir, 0o700); err != nil {
+		t.Fatal(err)
+	}
+	if out, err := exec.Command("mount", "-t", "tmpfs", "-o", "size=64m", "tmpfs", dataDir).CombinedOutput(); err != nil {
+		t.Fatalf("mounting a 64 MiB tmpfs (needs root): %v: %s", err, out)
+	}
+	t.Cleanup(func() {
+		if out, err := exec.Command("umount", dataDir).CombinedOutput(); err != nil {
+			t.Errorf("unmounting the tmpfs: %v: %s", err, out)
+		}
+	})
+	srv := startServe(t, "--data-dir", dataDir)
+	images := map[string]v1.Hash{"full/base:v1": pushRandom(t, srv, "full/base:v1", 2)}
+	filler := filepath.Join(dataDir, "filler")
+	if err := os.WriteFile(filler, make([]byte, 40<<20), 0o600); err != nil {
+		t.Fatal(err)
+	}
+	rc := newRegClient(srv)
+	const seed, size = 9, 32 << 20
+	d := digestOfStream(seed, size)
+	resp, err := rc.do("POST", "/v2/full/big/blobs/uploads/", nil, nil)
+	if err != nil || resp.StatusCode != http.StatusAccepted {
+		t.Fatalf("starting upload: %v", err)
+	}
+	resp.Body.Close()
+	resp, err = rc.do("PUT", resp.Header.Get("Location")+"&digest="+d, http.Header{"Content-Type": {"application/octet-stream"}}, streamOf(seed, size, nil))
+	if err != nil {
+		t.Fatalf("the overflowing push got no response: %v", err)
+	}
+	body, _ := io.ReadAll(resp.Body)
+	resp.Body.Close()
+	t.Logf("overflowing push: status %d, body %.300s", resp.StatusCode, body)
+	if resp.StatusCode < 400 {
+		t.Fatalf("the overflowing push succeeded with status %d", resp.StatusCode)
+	}
+	if !strings.Contains(strings.ToLower(string(body)), "no space left") {
+		t.Errorf("the error does not say the disk is full: status %d %.300s", resp.StatusCode, body)
+	}
+	checkPulls(t, srv, images)
+	if st, _ := rc.status("GET", "/healthz", nil, nil); st != http.StatusOK {
+		t.Errorf("/healthz with a full disk: %d", st)
+	}
+	if st, _ := rc.status("HEAD", "/v2/full/big/blobs/"+d, nil, nil); st != http.StatusNotFound {
+		t.Errorf("the blob of the failed push: HEAD %d, want 404", st)
+	}
+	if err := os.Remove(filler); err != nil {
+		t.Fatal(err)
+	}
+	if st, err := rc.uploadBlob("full/big", streamOf(seed, size, nil), d); err != nil || st != http.StatusCreated {
+		t.Fatalf("pushing again after freeing space: %d %v", st, err)
+	}
+	images["full/after:v1"] = pushRandom(t, srv, "full/after:v1", 1)
+	checkPulls(t, srv, images)
+}

@@ -34,9 +34,10 @@ fi
 stop_daemon kube-proxy
 [ -x "$K8S_BIN/kube-proxy" ] && "$K8S_BIN/kube-proxy" --cleanup > "$LOGS/kube-proxy-cleanup.log" 2>&1
 
-# 4. The rest in reverse start order.
+# 4. The rest: the API server and its clients together, etcd last.
 lap "kube-proxy stopped and cleaned up"
-for c in kube-scheduler kube-controller-manager kube-apiserver etcd containerd; do stop_daemon "$c"; done
+stop_daemons 20 kube-scheduler kube-controller-manager kube-apiserver containerd
+stop_daemon etcd
 lap "control plane and containerd stopped"
 
 # 5. Shims of our containerd that outlived it (matched by our socket path, never by name alone).

@@ -84,6 +84,22 @@ stop_daemon() {
   rm -f "$PIDS/$name.pid"
 }
 
+# stop_daemons TIMEOUT NAME...: stop_daemon for several at once (SIGTERM to all, then wait), for teardown.
+stop_daemons() {
+  local timeout=$1 name pid i alive
+  shift
+  for name in "$@"; do
+    pid=$(pid_of "$name") && kill -TERM "$pid" 2> /dev/null
+  done
+  for ((i = 0; i < timeout * 10; i++)); do
+    alive=0
+    for name in "$@"; do pid_of "$name" > /dev/null && alive=1; done
+    ((alive)) || break
+    sleep 0.1
+  done
+  for name in "$@"; do stop_daemon "$name" 1; done
+}
+
 # wait_for DESCRIPTION TIMEOUT_SECONDS COMMAND...: polls COMMAND every 0.2 s; also fails early when a daemon
 # this cluster started has died.
 wait_for() {

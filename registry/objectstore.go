@@ -25,8 +25,9 @@ const (
 
 // errUploadUnknown explains why object storage needs a shared HTTP secret: upload state is signed with it, and a
 // PATCH or PUT that reaches another replica cannot verify state signed with a different secret.
-const errUploadUnknown = `required with storage s3: every replica on the bucket must share it, or uploads fail with ` +
-	`"blob upload unknown" when a PATCH lands on another replica (give http-secret-file or REGISTRY_KIT_HTTP_SECRET)`
+const errUploadUnknown = `required with storage s3: every replica on the bucket must share it, or uploads fail ` +
+	`("blob upload invalid: invalid secret", "blob upload unknown" in older registries) when a PATCH lands on another ` +
+	`replica (give http-secret-file or REGISTRY_KIT_HTTP_SECRET)`
 
 // S3Config is S3-compatible object storage, used with Storage "s3". Credentials come from AccessKey/SecretKey
 // (the environment) or AccessKeyFile/SecretKeyFile; with neither, the AWS SDK's default chain applies (instance or

@@ -60,7 +60,8 @@ func TestServeObjectStorageErrors(t *testing.T) {
 	}{
 		{name: "s3 without shared secret", args: []string{"--storage", "s3", "--s3-bucket", "images"},
 			want: "invalid configuration:\nhttp-secret-file: required with storage s3: every replica on the bucket must share it, " +
-				`or uploads fail with "blob upload unknown" when a PATCH lands on another replica (give http-secret-file or REGISTRY_KIT_HTTP_SECRET)`},
+				`or uploads fail ("blob upload invalid: invalid secret", "blob upload unknown" in older registries) when a PATCH ` +
+				`lands on another replica (give http-secret-file or REGISTRY_KIT_HTTP_SECRET)`},
 		{name: "redis db not a number", env: map[string]string{"REGISTRY_KIT_REDIS_DB": "one"},
 			want: "invalid configuration:\nredis-db: \"one\" is not a whole number"},
 		{name: "unknown storage", args: []string{"--storage", "nfs"},

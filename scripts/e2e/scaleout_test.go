@@ -81,11 +81,14 @@ type minioServer struct {
 }
 
 // startMinIO starts MinIO on loopback with a fresh data directory and a random root password.
-func startMinIO(t *testing.T) *minioServer {
+func startMinIO(t *testing.T) *minioServer { return startMinIOOn(t, "127.0.0.1") }
+
+// startMinIOOn starts MinIO on host (a local address: 127.0.0.1, or the cluster node's 10.200.0.1 on lo).
+func startMinIOOn(t *testing.T, host string) *minioServer {
 	t.Helper()
 	bin := needTool(t, "minio")
 	m := &minioServer{secret: rand.Text()}
-	addr := "127.0.0.1:" + strconv.Itoa(freePort(t))
+	addr := net.JoinHostPort(host, strconv.Itoa(freePortOn(t, host)))
 	m.endpoint = "http://" + addr
 	startScaleDaemon(t, []string{"MINIO_ROOT_USER=" + minioUser, "MINIO_ROOT_PASSWORD=" + m.secret, "MINIO_BROWSER=off",
 		"MINIO_UPDATE=off", "MINIO_CI_CD=1"},
@@ -114,13 +117,15 @@ type redisServer struct {
 // startRedis starts redis-server on loopback, without persistence, with the given eviction policy.
 func startRedis(t *testing.T, policy string) string { return startRedisCmd(t, policy).addr }
 
-func startRedisCmd(t *testing.T, policy string) *redisServer {
+func startRedisCmd(t *testing.T, policy string) *redisServer { return startRedisOn(t, "127.0.0.1", policy) }
+
+func startRedisOn(t *testing.T, host, policy string) *redisServer {
 	t.Helper()
 	bin := needTool(t, "redis-server")
-	port := strconv.Itoa(freePort(t))
-	stop := startScaleDaemon(t, nil, bin, "--bind", "127.0.0.1", "--port", port, "--save", "", "--appendonly", "no",
+	port := strconv.Itoa(freePortOn(t, host))
+	stop := startScaleDaemon(t, nil, bin, "--bind", host, "--port", port, "--save", "", "--appendonly", "no",
 		"--maxmemory", "64mb", "--maxmemory-policy", policy, "--dir", t.TempDir())
-	addr := "127.0.0.1:" + port
+	addr := net.JoinHostPort(host, port)
 	deadline := time.Now().Add(15 * time.Second)
 	for {
 		if redisPing(addr) == nil {
@@ -131,6 +136,17 @@ func startRedisCmd(t *testing.T, policy string) *redisServer {
 		}
 		time.Sleep(50 * time.Millisecond)
 	}
+}
+
+// freePortOn returns a TCP port on host that was free a moment ago.
+func freePortOn(t *testing.T, host string) int {
+	t.Helper()
+	l, err := net.Listen("tcp", net.JoinHostPort(host, "0"))
+	if err != nil {
+		t.Fatalf("finding a free port on %s: %v", host, err)
+	}
+	defer l.Close()
+	return l.Addr().(*net.TCPAddr).Port
 }
 
 func redisPing(addr string) error {
@@ -388,13 +404,14 @@ func TestScaleOutChunkedUploadAlternatesReplicas(t *testing.T) {
 		}
 	}
 
-	// The trap the required shared secret prevents: a replica with another secret cannot continue the upload.
+	// The trap the required shared secret prevents: a replica with another secret cannot continue the upload
+	// (distribution v3.1.2 answers 404 BLOB_UPLOAD_INVALID "invalid secret"; older ones 404 BLOB_UPLOAD_UNKNOWN).
 	other := writeFile0600(t, t.TempDir(), "other-secret", []byte(rand.Text()))
 	c := s.serve(map[string]string{"--http-secret-file": other})
 	loc, _ := expectStatus(t, "starting upload", s.do(a, http.MethodPost, "/v2/team/chunks/blobs/uploads/", nil, nil), http.StatusAccepted)
 	resp := s.do(c, http.MethodPatch, loc, []byte("abc"), map[string]string{"Content-Type": "application/octet-stream"})
-	if _, body := expectStatus(t, "PATCH through a replica with another secret", resp, http.StatusNotFound); !strings.Contains(body, "BLOB_UPLOAD_UNKNOWN") {
-		t.Errorf("PATCH through a replica with another secret answered %s, want BLOB_UPLOAD_UNKNOWN", body)
+	if _, body := expectStatus(t, "PATCH through a replica with another secret", resp, http.StatusNotFound); !strings.Contains(body, "BLOB_UPLOAD_INVALID") || !strings.Contains(body, "invalid secret") {
+		t.Errorf("PATCH through a replica with another secret answered %s, want BLOB_UPLOAD_INVALID: invalid secret", body)
 	}
 }
 

@@ -117,7 +117,9 @@ type redisServer struct {
 // startRedis starts redis-server on loopback, without persistence, with the given eviction policy.
 func startRedis(t *testing.T, policy string) string { return startRedisCmd(t, policy).addr }
 
-func startRedisCmd(t *testing.T, policy string) *redisServer { return startRedisOn(t, "127.0.0.1", policy) }
+func startRedisCmd(t *testing.T, policy string) *redisServer {
+	return startRedisOn(t, "127.0.0.1", policy)
+}
 
 func startRedisOn(t *testing.T, host, policy string) *redisServer {
 	t.Helper()

@@ -53,8 +53,7 @@ if ! { [ -x "$BIN/conformance" ] && [ "$(cat "$BIN/.conformance.version" 2>/dev/
   rm -rf "$src"
 fi
 
-if [ "${SETUP_MINIO:-0}" = 1 ]; then
-  go_tool minio github.com/minio/minio@v0.0.0-20260212201848-7aac2a2c5b7c
-fi
+# MinIO: the S3-compatible server the scale-out tests store images in (no semver tags upstream).
+go_tool minio github.com/minio/minio@v0.0.0-20260212201848-7aac2a2c5b7c
 
 echo "setup: tools ready in $BIN"

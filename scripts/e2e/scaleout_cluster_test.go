@@ -33,14 +33,15 @@ func TestScaleOutOnCluster(t *testing.T) {
 
 	minio := startMinIOOn(t, nodeIP)
 	minio.makeBucket(t, "registry")
-	redis := startRedisOn(t, nodeIP, "allkeys-lru")
+	redisPassword := rand.Text()
+	redis := startRedisOn(t, nodeIP, "allkeys-lru", redisPassword)
 	user, password := "cluster-scaler", rand.Text()
 	set, err := manifests.Generate(manifests.Options{
 		Namespace: ns, OmitNamespace: true, Image: image, ImagePullPolicy: corev1.PullNever,
 		Replicas: 2, Storage: manifests.StorageS3, ServiceType: corev1.ServiceTypeNodePort,
 		S3: manifests.S3{Endpoint: minio.endpoint, Insecure: true, ForcePathStyle: true, Bucket: "registry",
 			RootDirectory: "/registry", AccessKey: []byte(minioUser), SecretKey: []byte(minio.secret)},
-		Redis:      manifests.Redis{Addrs: []string{redis.addr}},
+		Redis:      manifests.Redis{Addrs: []string{redis.addr}, Password: []byte(redisPassword)},
 		Users:      []manifests.User{{Name: user, Password: password}},
 		BcryptCost: 5,
 		Rand:       rand.Reader,
@@ -49,7 +50,7 @@ func TestScaleOutOnCluster(t *testing.T) {
 		t.Fatal(err)
 	}
 	ctx := context.Background()
-	for _, s := range []*corev1.Secret{set.HtpasswdSecret, set.HTTPSecret, set.S3Secret} {
+	for _, s := range []*corev1.Secret{set.HtpasswdSecret, set.HTTPSecret, set.S3Secret, set.RedisSecret} {
 		createSecret(t, cs, ns, s)
 	}
 	svc, err := cs.CoreV1().Services(ns).Create(ctx, set.Service, metav1.CreateOptions{})
@@ -65,20 +66,23 @@ func TestScaleOutOnCluster(t *testing.T) {
 	podIPs := waitReplicasReady(t, cs, ns, set.Deployment.Name, 2)
 
 	addr := fmt.Sprintf("%s:%d", nodeIP, svc.Spec.Ports[0].NodePort)
+	waitServiceAnswers(t, addr)
 	ref := pushTestApp(t, addr, user, password, "team/app")
 	digest := ref[strings.Index(ref, "@")+1:]
 
 	// Every replica answers for the image, so each reads the shared bucket.
 	for _, ip := range podIPs {
-		req, _ := http.NewRequest(http.MethodHead, "http://"+ip+":5000/v2/team/app/manifests/"+digest, nil)
+		req, _ := http.NewRequest(http.MethodGet, "http://"+ip+":5000/v2/team/app/manifests/"+digest, nil)
 		req.SetBasicAuth(user, password)
+		req.Header.Set("Accept", "application/vnd.oci.image.manifest.v1+json,application/vnd.oci.image.index.v1+json,"+
+			"application/vnd.docker.distribution.manifest.v2+json,application/vnd.docker.distribution.manifest.list.v2+json")
 		resp, err := (&http.Client{Timeout: 10 * time.Second}).Do(req)
 		if err != nil {
-			t.Fatalf("HEAD manifest at replica %s: %v", ip, err)
+			t.Fatalf("GET manifest at replica %s: %v", ip, err)
 		}
 		resp.Body.Close()
 		if resp.StatusCode != http.StatusOK {
-			t.Fatalf("HEAD manifest at replica %s: HTTP %d, want 200", ip, resp.StatusCode)
+			t.Errorf("GET manifest %s at replica %s: HTTP %d, want 200", digest, ip, resp.StatusCode)
 		}
 	}
 
@@ -86,6 +90,26 @@ func TestScaleOutOnCluster(t *testing.T) {
 	createSecret(t, cs, ns, dockerConfigJSONSecret("pull", addr, user, password))
 	createPod(t, cs, ns, "app", ref, "pull")
 	waitPodPhase(t, cs, ns, "app", corev1.PodRunning)
+}
+
+// waitServiceAnswers waits until kube-proxy forwards addr (a NodePort) to a registry: /v2/ answers 401.
+func waitServiceAnswers(t *testing.T, addr string) {
+	t.Helper()
+	client := &http.Client{Timeout: 2 * time.Second, Transport: &http.Transport{DisableKeepAlives: true}}
+	var last string
+	for deadline := time.Now().Add(60 * time.Second); time.Now().Before(deadline); time.Sleep(300 * time.Millisecond) {
+		resp, err := client.Get("http://" + addr + "/v2/")
+		if err != nil {
+			last = err.Error()
+			continue
+		}
+		resp.Body.Close()
+		if resp.StatusCode == http.StatusUnauthorized {
+			return
+		}
+		last = resp.Status
+	}
+	t.Fatalf("the registry Service at %s did not answer /v2/ with 401: %s", addr, last)
 }
 
 // waitReplicasReady waits until the Deployment has n ready pods and returns their IPs.

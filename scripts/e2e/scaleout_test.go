@@ -118,19 +118,24 @@ type redisServer struct {
 func startRedis(t *testing.T, policy string) string { return startRedisCmd(t, policy).addr }
 
 func startRedisCmd(t *testing.T, policy string) *redisServer {
-	return startRedisOn(t, "127.0.0.1", policy)
+	return startRedisOn(t, "127.0.0.1", policy, "")
 }
 
-func startRedisOn(t *testing.T, host, policy string) *redisServer {
+// startRedisOn starts redis-server on host; a password is required off loopback (protected mode).
+func startRedisOn(t *testing.T, host, policy, password string) *redisServer {
 	t.Helper()
 	bin := needTool(t, "redis-server")
 	port := strconv.Itoa(freePortOn(t, host))
-	stop := startScaleDaemon(t, nil, bin, "--bind", host, "--port", port, "--save", "", "--appendonly", "no",
-		"--maxmemory", "64mb", "--maxmemory-policy", policy, "--dir", t.TempDir())
+	args := []string{"--bind", host, "--port", port, "--save", "", "--appendonly", "no",
+		"--maxmemory", "64mb", "--maxmemory-policy", policy, "--dir", t.TempDir()}
+	if password != "" {
+		args = append(args, "--requirepass", password) // redis-server hides its arguments from ps
+	}
+	stop := startScaleDaemon(t, nil, bin, args...)
 	addr := net.JoinHostPort(host, port)
 	deadline := time.Now().Add(15 * time.Second)
 	for {
-		if redisPing(addr) == nil {
+		if redisPing(addr, password) == nil {
 			return &redisServer{addr: addr, stop: stop}
 		}
 		if time.Now().After(deadline) {
@@ -151,17 +156,26 @@ func freePortOn(t *testing.T, host string) int {
 	return l.Addr().(*net.TCPAddr).Port
 }
 
-func redisPing(addr string) error {
+func redisPing(addr, password string) error {
 	c, err := net.DialTimeout("tcp", addr, time.Second)
 	if err != nil {
 		return err
 	}
 	defer c.Close()
 	c.SetDeadline(time.Now().Add(time.Second))
+	r := bufio.NewReader(c)
+	if password != "" {
+		if _, err := fmt.Fprintf(c, "AUTH %s\r\n", password); err != nil {
+			return err
+		}
+		if line, err := r.ReadString('\n'); err != nil || line != "+OK\r\n" {
+			return fmt.Errorf("AUTH refused")
+		}
+	}
 	if _, err := c.Write([]byte("PING\r\n")); err != nil {
 		return err
 	}
-	line, err := bufio.NewReader(c).ReadString('\n')
+	line, err := r.ReadString('\n')
 	if err != nil {
 		return err
 	}

@@ -148,7 +148,7 @@ func mutateLayers(layers []v1.Layer, extra v1.Layer) (v1.Image, error) {
 // revision of its repository whose data is present and sha256-correct, and that every blob the manifest names (config,
 // layers, or the manifests of an index) is linked into the repository and present with the right digest. It returns
 // repo:tag -> manifest digest.
-func checkStorage(t *testing.T, dataDir string) map[string]string {
+func checkStorage(t testing.TB, dataDir string) map[string]string {
 	t.Helper()
 	root := filepath.Join(dataDir, "docker", "registry", "v2")
 	verified := map[string]bool{}
@@ -339,5 +339,73 @@ func TestAuthUnderAttack(t *testing.T) {
 	}
 	if attempts.Load() < 100 { // throttled answers are delayed like bcrypt, so 64 connections send a few dozen a second
 		t.Errorf("the flood sent only %d requests", attempts.Load())
+	}
+}
+
+// recordingTB keeps the errors reported to it instead of failing the test.
+type recordingTB struct {
+	testing.TB
+	errs []string
+}
+
+func (r *recordingTB) Errorf(format string, args ...any) {
+	r.errs = append(r.errs, fmt.Sprintf(format, args...))
+}
+func (r *recordingTB) Error(args ...any) { r.errs = append(r.errs, fmt.Sprint(args...)) }
+
+// TestStorageCheckerDetectsDamage shows the storage checker can fail: a flipped byte in a layer, a missing layer link
+// and a tag pointing at a missing manifest are each reported.
+func TestStorageCheckerDetectsDamage(t *testing.T) {
+	srv := startServe(t)
+	d := pushRandom(t, srv, "check/app:v1", 2)
+	srv.Stop()
+	root := filepath.Join(srv.DataDir, "docker", "registry", "v2")
+	if r := (&recordingTB{TB: t}); len(checkStorage(r, srv.DataDir)) != 1 || len(r.errs) != 0 {
+		t.Fatalf("the intact storage does not check clean: %q", r.errs)
+	}
+	mf, err := os.ReadFile(filepath.Join(root, "blobs", "sha256", d.Hex[:2], d.Hex, "data"))
+	if err != nil {
+		t.Fatal(err)
+	}
+	var m struct{ Layers []struct{ Digest string } }
+	if err := json.Unmarshal(mf, &m); err != nil || len(m.Layers) == 0 {
+		t.Fatalf("reading the manifest: %v", err)
+	}
+	layerHex := strings.TrimPrefix(m.Layers[0].Digest, "sha256:")
+	layerData := filepath.Join(root, "blobs", "sha256", layerHex[:2], layerHex, "data")
+	layerLink := filepath.Join(root, "repositories", "check", "app", "_layers", "sha256", layerHex, "link")
+	tagLink := filepath.Join(root, "repositories", "check", "app", "_manifests", "tags", "v1", "current", "link")
+	for _, c := range []struct {
+		name, file, want string
+		damage           func(orig []byte) []byte // nil removes the file
+	}{
+		{"flipped byte in a layer", layerData, "holds data with digest", func(b []byte) []byte {
+			c := bytes.Clone(b)
+			c[len(c)/2] ^= 1
+			return c
+		}},
+		{"missing layer link", layerLink, "_layers link", nil},
+		{"tag to a missing manifest", tagLink, "blob sha256:" + strings.Repeat("e", 64), func([]byte) []byte { return []byte("sha256:" + strings.Repeat("e", 64)) }},
+	} {
+		orig, err := os.ReadFile(c.file)
+		if err != nil {
+			t.Fatal(err)
+		}
+		if c.damage == nil {
+			err = os.Remove(c.file)
+		} else {
+			err = os.WriteFile(c.file, c.damage(orig), 0o600)
+		}
+		if err != nil {
+			t.Fatal(err)
+		}
+		r := &recordingTB{TB: t}
+		checkStorage(r, srv.DataDir)
+		if !slices.ContainsFunc(r.errs, func(e string) bool { return strings.Contains(e, c.want) }) {
+			t.Errorf("%s: the checker reported %q, want a message containing %q", c.name, r.errs, c.want)
+		}
+		if err := os.WriteFile(c.file, orig, 0o600); err != nil {
+			t.Fatal(err)
+		}
 	}
 }

@@ -66,6 +66,8 @@ func restFor(t *testing.T, cs kubernetes.Interface, kind string) (rest.Interface
 		return cs.AppsV1().RESTClient(), "deployments", true
 	case "Ingress":
 		return cs.NetworkingV1().RESTClient(), "ingresses", true
+	case "PodDisruptionBudget":
+		return cs.PolicyV1().RESTClient(), "poddisruptionbudgets", true
 	}
 	t.Fatalf("no REST mapping for kind %s in this test", kind)
 	return nil, "", false
@@ -219,6 +221,12 @@ func TestGenerateServerDryRun(t *testing.T) {
 			Name:    "web",
 			Ingress: &manifests.Ingress{Host: "registry.example.com", ClassName: ptr.To("nginx"), TLSSecretName: "web-tls"},
 		}},
+		{name: "s3 replicas in-cluster redis", opts: manifests.Options{
+			Name: "scaled", Replicas: 3, Storage: manifests.StorageS3,
+			S3: manifests.S3{Endpoint: "http://minio.storage.svc:9000", Insecure: true, ForcePathStyle: true, Bucket: "registry",
+				AccessKey: []byte("dry-run-access"), SecretKey: []byte("dry-run-secret")},
+			Redis: manifests.Redis{InCluster: true},
+		}},
 	}
 	for _, tc := range tests {
 		t.Run(tc.name, func(t *testing.T) {
@@ -303,11 +311,18 @@ func TestKustomizeOverlaysServerDryRun(t *testing.T) {
 		"htpasswd":    set.HtpasswdSecret.Data[manifests.HtpasswdKey],
 		"http-secret": set.HTTPSecret.Data[manifests.HTTPSecretKey],
 	} {
-		if err := os.WriteFile(filepath.Join(dir, "overlays", "prod", name), data, 0o600); err != nil {
+		for _, overlay := range []string{"prod", "scale-out"} {
+			if err := os.WriteFile(filepath.Join(dir, "overlays", overlay, name), data, 0o600); err != nil {
+				t.Fatal(err)
+			}
+		}
+	}
+	for _, name := range []string{"s3-access-key", "s3-secret-key"} {
+		if err := os.WriteFile(filepath.Join(dir, "overlays", "scale-out", name), []byte("dry-run-"+name), 0o600); err != nil {
 			t.Fatal(err)
 		}
 	}
-	for _, kdir := range []string{"base", "overlays/dev", "overlays/prod"} {
+	for _, kdir := range []string{"base", "overlays/dev", "overlays/prod", "overlays/scale-out"} {
 		t.Run(kdir, func(t *testing.T) {
 			rm, err := krusty.MakeKustomizer(krusty.MakeDefaultOptions()).Run(filesys.MakeFsOnDisk(), filepath.Join(dir, kdir))
 			if err != nil {

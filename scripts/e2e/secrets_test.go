@@ -13,6 +13,7 @@ import (
 	"os"
 	"os/exec"
 	"path/filepath"
+	"regexp"
 	"strings"
 	"testing"
 	"time"
@@ -23,6 +24,8 @@ import (
 	"github.com/google/go-containerregistry/pkg/v1/remote"
 	metav1 "k8s.io/apimachinery/pkg/apis/meta/v1"
 	"sigs.k8s.io/yaml"
+
+	"github.com/registry-kit/registry-kit/auth/htpasswd"
 )
 
 // Known secrets the CLI surface is run with. None may appear in any output except where the test says so.
@@ -118,6 +121,32 @@ func TestSecretsStaySecret(t *testing.T) {
 		}
 		assertNoSecret(t, "generate stdout", r.stdout, secretForms("alice", secretUserPass)...)
 		assertNoSecret(t, "generate stderr", r.stderr, all...)
+		// With no user, generate makes an admin password and prints it once on stderr, the one place it is shown: never
+		// on stdout (the manifests carry only its bcrypt hash), and it is the password that hash verifies.
+		r = runCLI(t, "", nil, "generate", "--bcrypt-cost", "4")
+		m := regexp.MustCompile(`with password: (\S+)`).FindStringSubmatch(r.stderr)
+		if r.exit != 0 || m == nil {
+			t.Fatalf("generate with a generated admin: exit %d, no password line on stderr", r.exit)
+		}
+		generated := m[1]
+		if n := strings.Count(r.stderr, generated); n != 1 {
+			t.Errorf("the generated password shows %d times on stderr, want once", n)
+		}
+		assertNoSecret(t, "generate stdout with a generated admin", r.stdout, secretForms("admin", generated)...)
+		var htp struct {
+			Data map[string][]byte `json:"data"`
+		}
+		for _, doc := range strings.Split(r.stdout, "\n---\n") {
+			if strings.Contains(doc, "name: registry-htpasswd") {
+				if err := yaml.Unmarshal([]byte(doc), &htp); err != nil {
+					t.Fatalf("reading the htpasswd Secret: %v", err)
+				}
+			}
+		}
+		f, err := htpasswd.Parse(bytes.NewReader(htp.Data["htpasswd"]))
+		if err != nil || !f.Verify("admin", generated) {
+			t.Errorf("the htpasswd Secret does not verify the printed admin password (%v)", err)
+		}
 		r = runCLI(t, secretUserPass+"\n", nil, "generate", "--user", "alice", "--password-stdin", "--bcrypt-cost", "1")
 		if r.exit == 0 {
 			t.Errorf("generate with a bad bcrypt cost succeeded")

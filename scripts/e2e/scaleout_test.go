@@ -122,7 +122,7 @@ func startRedisCmd(t *testing.T, policy string) *redisServer {
 }
 
 // startRedisOn starts redis-server on host; a password is required off loopback (protected mode).
-func startRedisOn(t *testing.T, host, policy, password string) *redisServer {
+func startRedisOn(t *testing.T, host, policy, password string, extra ...string) *redisServer {
 	t.Helper()
 	bin := needTool(t, "redis-server")
 	port := strconv.Itoa(freePortOn(t, host))
@@ -131,6 +131,7 @@ func startRedisOn(t *testing.T, host, policy, password string) *redisServer {
 	if password != "" {
 		args = append(args, "--requirepass", password) // redis-server hides its arguments from ps
 	}
+	args = append(args, extra...)
 	stop := startScaleDaemon(t, nil, bin, args...)
 	addr := net.JoinHostPort(host, port)
 	deadline := time.Now().Add(15 * time.Second)
@@ -495,6 +496,14 @@ func TestScaleOutReadinessAndRedisPolicy(t *testing.T) {
 	if strings.Contains(inst.Output(), s.minio.secret) {
 		t.Fatal("serve output contains the S3 secret key")
 	}
+	// A managed Redis that refuses CONFIG: the server says it could not check, and still serves.
+	noConfig := startRedisOn(t, "127.0.0.1", "allkeys-lru", "", "--rename-command", "CONFIG", "")
+	inst = s.serve(map[string]string{"--redis-addr": noConfig.addr})
+	if out := inst.Output(); !strings.Contains(out, "could not check the redis maxmemory-policy") {
+		t.Errorf("no 'could not check' warning with CONFIG disabled:\n%s", out)
+	}
+	img := s.push(inst, "team/noconfig:v1", 1)
+	s.pullAndVerify(inst, "team/noconfig:v1", img)
 
 	// A bucket that does not exist: the server starts, but is not ready, and says why.
 	missing := startServe(t, s.args(map[string]string{"--s3-bucket": "no-such-bucket"})...)

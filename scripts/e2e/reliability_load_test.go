@@ -9,11 +9,13 @@ import (
 	"fmt"
 	"io"
 	"io/fs"
+	"maps"
 	"math/rand/v2"
 	"net"
 	"net/http"
 	"os"
 	"path/filepath"
+	"regexp"
 	"slices"
 	"strings"
 	"sync/atomic"
@@ -259,7 +261,7 @@ func percentile(sorted []time.Duration, p float64) time.Duration {
 }
 
 // TestAuthUnderAttack measures an authenticated client's pulls (from 127.0.0.1) with and without a flood of wrong
-// passwords from 64 connections of another address (127.0.0.2), for the admin user and for users that do not exist.
+// passwords from 64 connections of another address (127.0.0.2), for the admin user and for a user that does not exist.
 // The p99 under the
 // flood must stay within 3x the quiet p99 plus 20 ms, and every rejected request gets the same 401, whether the user
 // exists, the password is wrong or the client is throttled.
@@ -295,8 +297,8 @@ func TestAuthUnderAttack(t *testing.T) {
 				default:
 				}
 				user := "admin"
-				if i%2 == 1 {
-					user = fmt.Sprintf("nobody%d-%d", w, i)
+				if (i+w)%2 == 1 {
+					user = "ghost" // does not exist
 				}
 				req, _ := http.NewRequest("GET", "http://"+srv.Addr+"/v2/flood/app/manifests/v1", nil)
 				req.SetBasicAuth(user, fmt.Sprintf("wrong-%d-%d", w, i))
@@ -407,5 +409,48 @@ func TestStorageCheckerDetectsDamage(t *testing.T) {
 		if err := os.WriteFile(c.file, orig, 0o600); err != nil {
 			t.Fatal(err)
 		}
+	}
+}
+
+// TestAuthLogsDoNotTellUsersApart sends the same run of wrong passwords for an existing and an unknown user, each
+// from its own address: every response is the same 401 and the log lines, user name aside, are the same.
+func TestAuthLogsDoNotTellUsersApart(t *testing.T) {
+	srv := startServe(t)
+	bodies := map[string]bool{}
+	for i, user := range []string{"admin", "ghost"} {
+		c := &http.Client{Timeout: 30 * time.Second, Transport: &http.Transport{
+			DialContext: (&net.Dialer{LocalAddr: &net.TCPAddr{IP: net.IPv4(127, 0, 0, byte(3+i))}}).DialContext,
+		}}
+		for j := range 14 {
+			req, _ := http.NewRequest("GET", "http://"+srv.Addr+"/v2/", nil)
+			req.SetBasicAuth(user, fmt.Sprintf("wrong-%d", j))
+			resp, err := c.Do(req)
+			if err != nil {
+				t.Fatal(err)
+			}
+			body, _ := io.ReadAll(resp.Body)
+			resp.Body.Close()
+			bodies[fmt.Sprintf("%d %s %s", resp.StatusCode, resp.Header.Get("WWW-Authenticate"), body)] = true
+		}
+	}
+	if len(bodies) != 1 {
+		t.Errorf("wrong passwords for an existing and an unknown user got different answers: %q", slices.Sorted(maps.Keys(bodies)))
+	}
+	lines := map[string]map[string]bool{"admin": {}, "ghost": {}}
+	userRE := regexp.MustCompile(`user(\.name)?="?(admin|ghost)"?`)
+	for _, l := range strings.Split(srv.Output(), "\n") {
+		m := userRE.FindStringSubmatch(l)
+		if m == nil {
+			continue
+		}
+		l = regexp.MustCompile(`^time=\S+ `).ReplaceAllString(l, "")
+		l = regexp.MustCompile(`client=\S+|http\.request\.(id|remoteaddr)=\S+ ?|http\.response\.duration=\S+ ?`).ReplaceAllString(l, "")
+		lines[m[2]][userRE.ReplaceAllString(l, "user=U")] = true
+	}
+	if len(lines["admin"]) == 0 {
+		t.Error("the server logged no failed authentication")
+	}
+	if !maps.Equal(lines["admin"], lines["ghost"]) {
+		t.Errorf("the log differs for an existing and an unknown user:\nadmin: %q\nghost: %q", slices.Sorted(maps.Keys(lines["admin"])), slices.Sorted(maps.Keys(lines["ghost"])))
 	}
 }

@@ -27,8 +27,13 @@ if [ "$mode" = all ]; then
 fi
 
 step "cluster up"
-cleanup() { step "cluster down"; scripts/cluster/down.sh || true; }
-trap cleanup EXIT
+# A cluster that was already serving stays up afterwards (someone is using it); one this run starts is stopped.
+if [ -f "$CLUSTER_DIR/kubeconfig" ] && kubectl --kubeconfig "$CLUSTER_DIR/kubeconfig" get --raw /readyz > /dev/null 2>&1; then
+  echo "a cluster is already running in $CLUSTER_DIR: using it and leaving it up"
+else
+  cleanup() { step "cluster down"; scripts/cluster/down.sh || true; }
+  trap cleanup EXIT
+fi
 scripts/cluster/up.sh
 # shellcheck disable=SC1091
 source "$CLUSTER_DIR/env"

@@ -136,8 +136,10 @@ for s in net.ipv4.ip_forward net.bridge.bridge-nf-call-iptables; do
   [ -f "$STATE/sysctl.$s" ] || echo "$old" > "$STATE/sysctl.$s"
   [ "$old" = 1 ] || sysctl -qw "$s=1"
 done
-# The kubelet sets these kernel defaults when it starts; remember the host's values for down.sh.
-for s in vm.overcommit_memory vm.panic_on_oom kernel.panic kernel.panic_on_oops kernel.keys.root_maxkeys kernel.keys.root_maxbytes; do
+# The kubelet sets these kernel defaults when it starts, and kube-proxy sets route_localnet so node ports answer on
+# 127.0.0.1 as on a default iptables-mode cluster (registry-kit deploy's localhost:<nodePort> pull address needs
+# that); remember the host's values for down.sh.
+for s in net.ipv4.conf.all.route_localnet vm.overcommit_memory vm.panic_on_oom kernel.panic kernel.panic_on_oops kernel.keys.root_maxkeys kernel.keys.root_maxbytes; do
   [ -f "$STATE/sysctl.$s" ] || sysctl -n "$s" > "$STATE/sysctl.$s" 2> /dev/null || rm -f "$STATE/sysctl.$s"
 done
 
@@ -211,9 +213,8 @@ step "kubelet + kube-proxy"
 start_kubelet
 start_daemon kube-proxy "$K8S_BIN/kube-proxy" \
   --kubeconfig="$CLUSTER_DIR/kube-proxy.kubeconfig" --hostname-override="$NODE_NAME" \
-  --proxy-mode=iptables --cluster-cidr="$CLUSTER_CIDR" --nodeport-addresses="$NODE_IP/32" \
-  --healthz-bind-address=127.0.0.1:10256 --metrics-bind-address=127.0.0.1:10249 \
-  --iptables-localhost-nodeports=false --oom-score-adj=0 \
+  --proxy-mode=iptables --cluster-cidr="$CLUSTER_CIDR" --nodeport-addresses="127.0.0.0/8,$NODE_IP/32" \
+  --healthz-bind-address=127.0.0.1:10256 --metrics-bind-address=127.0.0.1:10249 --oom-score-adj=0 \
   --conntrack-max-per-core=0 --conntrack-tcp-timeout-established=0 --conntrack-tcp-timeout-close-wait=0
 wait_kubelet_ready 0
 wait_for "kube-proxy healthz" 60 curl -fsS --max-time 2 http://127.0.0.1:10256/healthz

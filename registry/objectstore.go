@@ -3,7 +3,9 @@ package registry
 import (
 	"errors"
 	"fmt"
+	"io/fs"
 	"net/url"
+	"os"
 	"slices"
 	"strings"
 
@@ -123,6 +125,12 @@ func (c Config) validateStorage() []error {
 	}
 	if c.HTTPSecret == "" && c.HTTPSecretFile == "" {
 		add("http-secret-file", errUploadUnknown)
+	}
+	if !c.NoAuth {
+		if _, err := os.Stat(c.HtpasswdPath()); errors.Is(err, fs.ErrNotExist) {
+			add("htpasswd", "%s does not exist: with storage s3 every replica must read the same users, so create the file "+
+				"(registry-kit htpasswd add) instead of letting each replica generate its own admin password", c.HtpasswdPath())
+		}
 	}
 	return errs
 }

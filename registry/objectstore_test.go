@@ -24,7 +24,7 @@ func TestValidateObjectStorage(t *testing.T) {
 	}
 	s3 := func() Config {
 		c := DefaultConfig()
-		c.Addr, c.MetricsAddr, c.DataDir = "127.0.0.1:0", "", filepath.Join(dir, "data")
+		c.Addr, c.MetricsAddr, c.DataDir, c.Htpasswd = "127.0.0.1:0", "", filepath.Join(dir, "data"), keyFile
 		c.Storage, c.HTTPSecret = StorageS3, "shared"
 		c.S3.Endpoint, c.S3.Secure, c.S3.Bucket, c.S3.ForcePathStyle = "http://127.0.0.1:9000", false, "registry", true
 		c.S3.AccessKey, c.S3.SecretKey = "AKEXAMPLE", "do-not-print-me"
@@ -56,6 +56,10 @@ func TestValidateObjectStorage(t *testing.T) {
 		{name: "redis on filesystem", cfg: func() Config { c := fs(); c.Redis.Addrs = []string{"redis:6379"}; return c }},
 		{name: "unknown storage", cfg: func() Config { c := fs(); c.Storage = "gcs"; return c },
 			want: `storage: unknown storage "gcs" (want filesystem or s3)`},
+		{name: "s3 without users", cfg: func() Config { c := s3(); c.Htpasswd = filepath.Join(dir, "missing"); return c },
+			want: "htpasswd: " + filepath.Join(dir, "missing") + " does not exist: with storage s3 every replica must read the same " +
+				"users, so create the file (registry-kit htpasswd add) instead of letting each replica generate its own admin password"},
+		{name: "s3 without users but no auth", cfg: func() Config { c := s3(); c.Htpasswd, c.NoAuth = filepath.Join(dir, "missing"), true; return c }},
 		{name: "s3 without shared secret", cfg: func() Config { c := s3(); c.HTTPSecret = ""; return c },
 			want: "http-secret-file: " + errUploadUnknown},
 		{name: "s3 without bucket", cfg: func() Config { c := s3(); c.S3.Bucket = ""; return c },

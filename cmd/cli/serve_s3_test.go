@@ -75,7 +75,7 @@ func TestServeObjectStorageErrors(t *testing.T) {
 			for k, v := range tt.env {
 				t.Setenv(k, v)
 			}
-			_, _, err := runServe(t, append([]string{"--data-dir", dir, "--metrics-addr", ""}, tt.args...)...)
+			_, _, err := runServe(t, append([]string{"--data-dir", dir, "--metrics-addr", "", "--no-auth"}, tt.args...)...)
 			got := ""
 			if err != nil {
 				got = err.Error()

@@ -31,15 +31,15 @@ func NewRootCommand(streams IOStreams) *cobra.Command {
 	root.SetOut(streams.Out)
 	root.SetErr(streams.ErrOut)
 	root.AddCommand(
-		newVersionCommand(streams),
 		newServeCommand(streams),
-		newGenerateCommand(streams),
-		newDoctorCommand(streams),
 		newHtpasswdCommand(streams),
+		newGenerateCommand(streams),
 		newDeployCommand(streams),
 		newUndeployCommand(streams),
 		newPullSecretCommand(streams),
+		newDoctorCommand(streams),
 		newCredentialProviderCommand(streams),
+		newVersionCommand(streams),
 	)
 	return root
 }

@@ -41,12 +41,20 @@ func (k *kubeFlags) namespace() (string, error) {
 	return ns, nil
 }
 
+var errNoKubeconfig = errors.New("no kubeconfig found: set --kubeconfig or KUBECONFIG, or create ~/.kube/config")
+
 // restConfig loads the client configuration, with a clear message when there is no kubeconfig.
 func (k *kubeFlags) restConfig() (*rest.Config, error) {
+	// Like kubectl, cli-runtime falls back to http://localhost:8080 when there is no kubeconfig at all; say so
+	// instead of reporting a refused connection to a server the user never named. (Inside a pod, the in-cluster
+	// configuration applies instead.)
+	if raw, err := k.config.ToRawKubeConfigLoader().RawConfig(); err == nil && len(raw.Clusters) == 0 && !inCluster() {
+		return nil, errNoKubeconfig
+	}
 	cfg, err := k.config.ToRESTConfig()
 	if err != nil {
 		if clientcmd.IsEmptyConfig(err) || errors.Is(err, clientcmd.ErrEmptyConfig) {
-			return nil, errors.New("no kubeconfig found: set --kubeconfig or KUBECONFIG, or create ~/.kube/config")
+			return nil, errNoKubeconfig
 		}
 		return nil, fmt.Errorf("loading kubeconfig: %w", err)
 	}

@@ -12,7 +12,6 @@ import (
 
 	"github.com/spf13/cobra"
 	corev1 "k8s.io/api/core/v1"
-	"k8s.io/apimachinery/pkg/api/resource"
 	"k8s.io/apimachinery/pkg/apis/meta/v1/unstructured"
 	"k8s.io/client-go/discovery/cached/memory"
 	"k8s.io/client-go/dynamic"
@@ -31,19 +30,10 @@ const deployDefaultNodePort = 30500
 type deployOptions struct {
 	kube *kubeFlags
 
+	manifestFlags
 	kustomizeDir   string
-	name           string
-	image          string
-	pullPolicy     string
-	replicas       int32
-	storageSize    string
-	storageClass   string
-	existingClaim  string
-	accessMode     string
 	serviceType    string
 	nodePort       int32
-	tlsSecret      string
-	htpasswdFile   string
 	rotatePassword bool
 
 	forceConflicts bool
@@ -68,12 +58,16 @@ By default the Service is a NodePort on 30500 and pods use the image prefix loca
 runtime pulls through the node port on its own loopback, where containerd and CRI-O use plain HTTP without any
 configuration. Running deploy again changes nothing and keeps the admin password (--rotate-password makes a new one).
 Clusters without a dynamic volume provisioner need a PersistentVolume for the claim (or --existing-claim).
+With --storage s3 there is no claim: several replicas share the bucket, a PodDisruptionBudget and (with
+--with-redis) an in-cluster Redis cache whose password, like the HTTP secret, is kept across deploys.
 
 The registry goes to namespace docker-registry unless -n says otherwise. With -k DIR the objects come from a
 kustomize overlay (see manifests/overlays) instead of the generator.`,
 		Example: `  registry-kit deploy
   registry-kit deploy --storage-class standard --storage-size 50Gi
   registry-kit deploy -k manifests/overlays/dev
+  registry-kit deploy --storage s3 --replicas 2 --s3-endpoint http://minio.storage.svc:9000 --s3-secure=false \
+      --s3-force-path-style --s3-bucket registry --s3-access-key-file ak --s3-secret-key-file sk --with-redis
   registry-kit deploy --dry-run=server -o yaml
   registry-kit deploy --print-rbac | kubectl apply -f -`,
 		Args: cobra.NoArgs,
@@ -97,18 +91,9 @@ kustomize overlay (see manifests/overlays) instead of the generator.`,
 	f := cmd.Flags()
 	o.kube.addFlags(f)
 	f.StringVarP(&o.kustomizeDir, "kustomize", "k", "", "deploy this kustomize directory (base or overlay) instead of generating the objects")
-	f.StringVar(&o.name, "name", manifests.DefaultName, "name of every object")
-	f.StringVar(&o.image, "image", manifests.DefaultImage, "registry-kit image the node can pull")
-	f.StringVar(&o.pullPolicy, "image-pull-policy", string(corev1.PullIfNotPresent), "Always, IfNotPresent or Never")
-	f.Int32Var(&o.replicas, "replicas", 1, "registry pods (more than 1 needs --access-mode ReadWriteMany)")
-	f.StringVar(&o.storageSize, "storage-size", manifests.DefaultStorageSize, "size of the image volume claim")
-	f.StringVar(&o.storageClass, "storage-class", "", `storage class of the claim (default: the cluster's default; "" disables dynamic provisioning when given explicitly)`)
-	f.StringVar(&o.existingClaim, "existing-claim", "", "use this PersistentVolumeClaim instead of creating one")
-	f.StringVar(&o.accessMode, "access-mode", string(corev1.ReadWriteOnce), "access mode of the claim")
+	o.addFlags(f, "bcrypt htpasswd file with the registry's users (default: keep the deployed one, or generate user admin)")
 	f.StringVar(&o.serviceType, "service-type", string(corev1.ServiceTypeNodePort), "NodePort (reachable by the nodes), LoadBalancer or ClusterIP")
 	f.Int32Var(&o.nodePort, "node-port", deployDefaultNodePort, "fixed node port (0 lets the cluster choose)")
-	f.StringVar(&o.tlsSecret, "tls-secret", "", "kubernetes.io/tls Secret the registry serves HTTPS with")
-	f.StringVar(&o.htpasswdFile, "htpasswd-file", "", "bcrypt htpasswd file with the registry's users (default: keep the deployed one, or generate user admin)")
 	f.BoolVar(&o.rotatePassword, "rotate-password", false, "replace the htpasswd Secret with a new random admin password (printed once)")
 	f.BoolVar(&o.forceConflicts, "force-conflicts", false, "take over fields another field manager owns (after hand edits)")
 	f.StringVar(&o.dryRun, "dry-run", "none", "none, client (show what would be applied) or server (let the API server check it, persisting nothing)")
@@ -157,8 +142,7 @@ func (o *deployOptions) toOptions(cmd *cobra.Command, streams IOStreams) (deploy
 		Progress:       progress,
 	}
 	if o.kustomizeDir != "" {
-		for _, name := range []string{"name", "image", "image-pull-policy", "replicas", "storage-size", "storage-class", "existing-claim",
-			"access-mode", "service-type", "node-port", "tls-secret", "htpasswd-file", "rotate-password"} {
+		for _, name := range append(o.names, "service-type", "node-port", "rotate-password") {
 			if cmd.Flags().Changed(name) {
 				errs = append(errs, fmt.Errorf("--%s: cannot be combined with -k (the overlay says what to deploy)", name))
 			}
@@ -169,53 +153,27 @@ func (o *deployOptions) toOptions(cmd *cobra.Command, streams IOStreams) (deploy
 		dopts.Source = deploy.Source{KustomizeDir: o.kustomizeDir}
 		return dopts, errors.Join(errs...)
 	}
-	mopts, err := o.manifestOptions(cmd)
-	if err != nil {
-		errs = append(errs, err)
-	} else if err := mopts.Validate(); err != nil {
-		errs = append(errs, err)
-	}
+	mopts, merrs := o.manifestOptions(cmd)
+	errs = append(errs, merrs...)
+	// Validate what did parse too, so one run reports every problem.
+	errs = append(errs, mopts.Validate())
 	dopts.Source = deploy.Source{Generate: &mopts, RotatePassword: o.rotatePassword}
 	return dopts, errors.Join(errs...)
 }
 
-func (o *deployOptions) manifestOptions(cmd *cobra.Command) (manifests.Options, error) {
+func (o *deployOptions) manifestOptions(cmd *cobra.Command) (manifests.Options, []error) {
 	m := manifests.Options{
-		Namespace:       deployNamespace(o.kube),
-		Name:            o.name,
-		Image:           o.image,
-		ImagePullPolicy: corev1.PullPolicy(o.pullPolicy),
-		Replicas:        o.replicas,
-		ExistingClaim:   o.existingClaim,
-		AccessMode:      corev1.PersistentVolumeAccessMode(o.accessMode),
-		ServiceType:     corev1.ServiceType(o.serviceType),
-		TLSSecretName:   o.tlsSecret,
-		Rand:            rand.Reader,
+		Namespace:   deployNamespace(o.kube),
+		ServiceType: corev1.ServiceType(o.serviceType),
+		Rand:        rand.Reader,
 	}
-	var errs []error
+	errs := o.apply(cmd.Flags().Changed, &m)
 	if m.ServiceType != corev1.ServiceTypeClusterIP {
 		m.NodePort = o.nodePort
 	} else if cmd.Flags().Changed("node-port") {
 		errs = append(errs, fmt.Errorf("--node-port %d: needs --service-type NodePort or LoadBalancer", o.nodePort))
 	}
-	if cmd.Flags().Changed("storage-class") {
-		m.StorageClass = &o.storageClass
-	}
-	if o.existingClaim == "" || cmd.Flags().Changed("storage-size") {
-		q, err := resource.ParseQuantity(o.storageSize)
-		if err != nil {
-			errs = append(errs, fmt.Errorf("--storage-size %q: %w", o.storageSize, err))
-		}
-		m.StorageSize = q
-	}
-	if o.htpasswdFile != "" {
-		b, err := os.ReadFile(o.htpasswdFile)
-		if err != nil {
-			errs = append(errs, fmt.Errorf("--htpasswd-file: %w", err))
-		}
-		m.Htpasswd = b
-	}
-	return m, errors.Join(errs...)
+	return m, errs
 }
 
 // report prints what deploy did: the objects (-o yaml), the generated password (once), and how to use the registry.

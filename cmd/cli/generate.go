@@ -21,22 +21,13 @@ import (
 const maxPasswordInput = 4096
 
 type generateOptions struct {
+	manifestFlags
 	namespace       string
 	createNamespace bool
-	name            string
-	image           string
-	pullPolicy      string
-	replicas        int32
-	storage         string
-	storageSize     string
-	storageClass    string
-	accessMode      string
-	existingClaim   string
 	serviceType     string
 	nodePort        int32
 	requests        map[string]string
 	limits          map[string]string
-	tlsSecret       string
 	ingressHost     string
 	ingressClass    string
 	ingressTLS      string
@@ -44,16 +35,8 @@ type generateOptions struct {
 	annotations     map[string]string
 	user            string
 	passwordStdin   bool
-	htpasswdFile    string
 	bcryptCost      int
-	httpSecretFile  string
 	externalSecrets bool
-	s3              manifests.S3
-	s3Secure        bool
-	s3AccessKeyFile string
-	s3SecretKeyFile string
-	redis           manifests.Redis
-	redisPwFile     string
 	output          string
 	outputDir       string
 }
@@ -87,35 +70,11 @@ standard error. Every option is checked before anything is written.`,
 	f := cmd.Flags()
 	f.StringVarP(&o.namespace, "namespace", "n", manifests.DefaultNamespace, "namespace of the registry")
 	f.BoolVar(&o.createNamespace, "create-namespace", true, "include the Namespace object (labelled to enforce the restricted Pod Security Standard)")
-	f.StringVar(&o.name, "name", manifests.DefaultName, "name of every object")
-	f.StringVar(&o.image, "image", manifests.DefaultImage, "registry-kit image (the default is a local tag: build and load it, or push it somewhere the nodes can pull)")
-	f.StringVar(&o.pullPolicy, "image-pull-policy", string(corev1.PullIfNotPresent), "Always, IfNotPresent or Never")
-	f.Int32Var(&o.replicas, "replicas", 1, "registry pods (more than 1 needs --storage s3 or --access-mode ReadWriteMany)")
-	f.StringVar(&o.storage, "storage", string(manifests.StorageFilesystem), "where blobs are kept: filesystem (a PersistentVolumeClaim) or s3 (S3-compatible object storage; several replicas)")
-	f.StringVar(&o.s3.Endpoint, "s3-endpoint", "", "S3 API endpoint as the pods reach it, e.g. http://minio.storage.svc:9000 (default: AWS S3)")
-	f.StringVar(&o.s3.Region, "s3-region", manifests.DefaultS3Region, "S3 region (any value for S3-compatible servers)")
-	f.StringVar(&o.s3.Bucket, "s3-bucket", "", "S3 bucket (must exist)")
-	f.StringVar(&o.s3.RootDirectory, "s3-root-directory", "", "key prefix inside the bucket, e.g. /registry")
-	f.BoolVar(&o.s3.ForcePathStyle, "s3-force-path-style", false, "address the bucket as ENDPOINT/BUCKET (MinIO, Ceph)")
-	f.BoolVar(&o.s3Secure, "s3-secure", true, "use TLS to the S3 endpoint")
-	f.BoolVar(&o.s3.SkipVerify, "s3-skip-verify", false, "accept any TLS certificate from the S3 endpoint")
-	f.StringVar(&o.s3AccessKeyFile, "s3-access-key-file", "", "file holding the S3 access key, put into Secret <name>-s3 (default: the pods' workload identity)")
-	f.StringVar(&o.s3SecretKeyFile, "s3-secret-key-file", "", "file holding the S3 secret key, put into Secret <name>-s3")
-	f.BoolVar(&o.s3.BlobRedirect, "blob-redirect", false, "redirect blob downloads to presigned S3 URLs (clients must reach the endpoint)")
-	f.StringSliceVar(&o.redis.Addrs, "redis-addr", nil, "HOST:PORT of an existing Redis the replicas share as blob-descriptor cache")
-	f.IntVar(&o.redis.DB, "redis-db", 0, "Redis database number")
-	f.StringVar(&o.redisPwFile, "redis-password-file", "", "file holding the Redis password, put into Secret <name>-redis")
-	f.BoolVar(&o.redis.InCluster, "with-redis", false, "add a Redis Deployment and Service (cache only: allkeys-lru, no persistence, a generated password)")
-	f.StringVar(&o.redis.Image, "redis-image", manifests.DefaultRedisImage, "Redis image for --with-redis (the default is public: mirror it where the nodes can pull)")
-	f.StringVar(&o.storageSize, "storage-size", manifests.DefaultStorageSize, "size of the volume claim")
-	f.StringVar(&o.storageClass, "storage-class", "", `storage class of the claim (default: the cluster's default; "" given explicitly disables dynamic provisioning)`)
-	f.StringVar(&o.accessMode, "access-mode", string(corev1.ReadWriteOnce), "access mode of the claim: ReadWriteOnce, ReadWriteOncePod or ReadWriteMany")
-	f.StringVar(&o.existingClaim, "existing-claim", "", "use this PersistentVolumeClaim instead of creating one")
+	o.addFlags(f, "existing bcrypt htpasswd file with the registry's users")
 	f.StringVar(&o.serviceType, "service-type", string(corev1.ServiceTypeClusterIP), "ClusterIP, NodePort or LoadBalancer")
 	f.Int32Var(&o.nodePort, "node-port", 0, "fixed node port, 30000-32767 (0 lets the cluster choose)")
 	f.StringToStringVar(&o.requests, "requests", nil, "container resource requests, e.g. cpu=250m,memory=256Mi (with neither --requests nor --limits: cpu=100m,memory=128Mi and a memory=512Mi limit)")
 	f.StringToStringVar(&o.limits, "limits", nil, "container resource limits, e.g. memory=512Mi")
-	f.StringVar(&o.tlsSecret, "tls-secret", "", "kubernetes.io/tls Secret the registry serves HTTPS with")
 	f.StringVar(&o.ingressHost, "ingress-host", "", "add an NGINX Ingress for this host (no body-size limit)")
 	f.StringVar(&o.ingressClass, "ingress-class", "", "IngressClass of the Ingress (default: the cluster's default)")
 	f.StringVar(&o.ingressTLS, "ingress-tls-secret", "", "kubernetes.io/tls Secret the Ingress terminates TLS with")
@@ -123,9 +82,7 @@ standard error. Every option is checked before anything is written.`,
 	f.StringToStringVar(&o.annotations, "annotation", nil, "extra annotation on every object, KEY=VALUE (repeatable)")
 	f.StringVar(&o.user, "user", "", "registry user to create; the password is read from standard input (--password-stdin)")
 	f.BoolVar(&o.passwordStdin, "password-stdin", false, "read the --user password from the first line of standard input")
-	f.StringVar(&o.htpasswdFile, "htpasswd-file", "", "existing bcrypt htpasswd file with the registry's users")
 	f.IntVar(&o.bcryptCost, "bcrypt-cost", manifests.DefaultBcryptCost, "bcrypt cost for --user and a generated admin")
-	f.StringVar(&o.httpSecretFile, "http-secret-file", "", "file holding the HTTP secret replicas share (default: 32 random bytes)")
 	f.BoolVar(&o.externalSecrets, "external-secrets", false, "leave both Secrets out (they are created another way); the Deployment still mounts them by name")
 	f.StringVarP(&o.output, "output", "o", "yaml", "yaml (a ---separated stream) or json (a v1 List)")
 	f.StringVar(&o.outputDir, "output-dir", "", "write one file per object plus a kustomization.yaml into this directory instead of standard output")
@@ -139,45 +96,15 @@ func (o *generateOptions) toOptions(cmd *cobra.Command, stdin io.Reader) (manife
 	m := manifests.Options{
 		Namespace:       o.namespace,
 		OmitNamespace:   !o.createNamespace,
-		Name:            o.name,
-		Image:           o.image,
-		ImagePullPolicy: corev1.PullPolicy(o.pullPolicy),
-		Replicas:        o.replicas,
-		Storage:         manifests.StorageKind(o.storage),
-		AccessMode:      corev1.PersistentVolumeAccessMode(o.accessMode),
-		ExistingClaim:   o.existingClaim,
 		ServiceType:     corev1.ServiceType(o.serviceType),
 		NodePort:        o.nodePort,
-		TLSSecretName:   o.tlsSecret,
 		Labels:          o.labels,
 		Annotations:     o.annotations,
 		BcryptCost:      o.bcryptCost,
 		ExternalSecrets: o.externalSecrets,
-		S3:              o.s3,
-		Redis:           o.redis,
 		Rand:            rand.Reader,
 	}
-	m.S3.Insecure = !o.s3Secure
-	if !m.Redis.InCluster && !changed("redis-image") {
-		m.Redis.Image = ""
-	}
-	var errs []error
-	if m.Storage == manifests.StorageS3 && changed("access-mode") {
-		errs = append(errs, errors.New("--access-mode: only applies with --storage filesystem"))
-	}
-	if o.replicas == 0 {
-		errs = append(errs, errors.New("--replicas 0: must be 1 or more"))
-	}
-	if (o.existingClaim == "" && m.Storage != manifests.StorageS3) || changed("storage-size") {
-		q, err := resource.ParseQuantity(o.storageSize)
-		if err != nil {
-			errs = append(errs, fmt.Errorf("--storage-size %q: %w", o.storageSize, err))
-		}
-		m.StorageSize = q
-	}
-	if changed("storage-class") {
-		m.StorageClass = &o.storageClass
-	}
+	errs := o.apply(changed, &m)
 	var err error
 	if m.Resources.Requests, err = parseResourceList("--requests", o.requests); err != nil {
 		errs = append(errs, err)
@@ -197,60 +124,28 @@ func (o *generateOptions) toOptions(cmd *cobra.Command, stdin io.Reader) (manife
 	case o.outputDir != "" && changed("output"):
 		errs = append(errs, errors.New("--output: cannot be combined with --output-dir (which writes YAML files)"))
 	}
-	errs = append(errs, o.credentials(&m, stdin)...)
+	errs = append(errs, o.users(&m, stdin)...)
 	// Validate what did parse too, so one run reports every problem.
 	errs = append(errs, m.Validate())
 	return m, errors.Join(errs...)
 }
 
-// credentials reads the users, htpasswd file and HTTP secret into m. Passwords only ever come from standard
-// input, never from a flag (flags are visible in ps and shell history).
-func (o *generateOptions) credentials(m *manifests.Options, stdin io.Reader) []error {
-	var errs []error
+// users reads the --user password into m. Passwords only ever come from standard input, never from a flag
+// (flags are visible in ps and shell history); the files credentials come from are read by manifestFlags.apply.
+func (o *generateOptions) users(m *manifests.Options, stdin io.Reader) []error {
 	switch {
 	case o.user != "" && !o.passwordStdin:
-		errs = append(errs, fmt.Errorf("--user %q: needs --password-stdin (passwords are never taken from flags)", o.user))
+		return []error{fmt.Errorf("--user %q: needs --password-stdin (passwords are never taken from flags)", o.user)}
 	case o.user == "" && o.passwordStdin:
-		errs = append(errs, errors.New("--password-stdin: needs --user"))
+		return []error{errors.New("--password-stdin: needs --user")}
 	case o.user != "":
 		pw, err := readStdinPassword(stdin)
 		if err != nil {
-			errs = append(errs, fmt.Errorf("--password-stdin: %w", err))
-			break
+			return []error{fmt.Errorf("--password-stdin: %w", err)}
 		}
 		m.Users = []manifests.User{{Name: o.user, Password: pw}}
 	}
-	if o.htpasswdFile != "" {
-		b, err := os.ReadFile(o.htpasswdFile)
-		if err != nil {
-			errs = append(errs, fmt.Errorf("--htpasswd-file: reading %w", err))
-		} else if len(b) == 0 {
-			errs = append(errs, fmt.Errorf("--htpasswd-file %s: is empty", o.htpasswdFile))
-		}
-		m.Htpasswd = b
-	}
-	for _, sf := range []struct {
-		flag, path string
-		dst        *[]byte
-	}{
-		{"--http-secret-file", o.httpSecretFile, &m.HTTPSecret},
-		{"--s3-access-key-file", o.s3AccessKeyFile, &m.S3.AccessKey},
-		{"--s3-secret-key-file", o.s3SecretKeyFile, &m.S3.SecretKey},
-		{"--redis-password-file", o.redisPwFile, &m.Redis.Password},
-	} {
-		if sf.path == "" {
-			continue
-		}
-		b, err := os.ReadFile(sf.path)
-		if err != nil {
-			errs = append(errs, fmt.Errorf("%s: reading %w", sf.flag, err))
-		}
-		*sf.dst = []byte(strings.TrimRight(string(b), "\r\n"))
-		if err == nil && len(*sf.dst) == 0 {
-			errs = append(errs, fmt.Errorf("%s %s: is empty", sf.flag, sf.path))
-		}
-	}
-	return errs
+	return nil
 }
 
 // readStdinPassword reads the first line of r, without its line ending.

@@ -38,13 +38,10 @@ func distConfig(cfg Config, secret, authType string, backend storageBackend, red
 		"delete":     configuration.Parameters{"enabled": cfg.DeleteEnabled},
 		// Without redirects, blob bytes flow through the registry; with them clients fetch presigned URLs.
 		"redirect": configuration.Parameters{"disable": !cfg.BlobRedirect},
+		// distribution's purger first runs after a random 0-59 minutes whatever the interval; ours (purge.go)
+		// runs shortly after start, then every UploadPurgeInterval.
 		"maintenance": configuration.Parameters{
-			"uploadpurging": map[any]any{
-				"enabled":  cfg.UploadPurgeAge > 0,
-				"age":      cfg.UploadPurgeAge.String(),
-				"interval": cfg.UploadPurgeInterval.String(),
-				"dryrun":   false,
-			},
+			"uploadpurging": map[any]any{"enabled": false},
 		},
 	}
 	if authType != "" {

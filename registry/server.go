@@ -46,7 +46,8 @@ type Server struct {
 	app     *handlers.App
 	ac      auth.AccessController
 	handler http.Handler
-	redis   io.Closer // the readiness client of the Redis cache, or nil
+	redis   io.Closer     // the readiness client of the Redis cache, or nil
+	purger  *uploadPurger // nil when upload purging is off
 
 	ln, metricsLn net.Listener
 	srv, metrics  *http.Server
@@ -111,6 +112,9 @@ func New(cfg Config, opts ...Option) (_ *Server, err error) {
 	}
 	ready, redisPassword, err := s.dependencies(cfg, backend)
 	if err != nil {
+		return nil, err
+	}
+	if s.purger, err = newUploadPurger(cfg, backend, o.logger); err != nil {
 		return nil, err
 	}
 	dc := distConfig(cfg, secret, authType, backend, redisPassword)
@@ -268,14 +272,25 @@ func (s *Server) Run(ctx context.Context) error {
 		"metrics", metricsURL(s.MetricsAddr()), "storage", s.storageDesc(), "auth", !s.cfg.NoAuth,
 		"cache", s.cacheDesc())
 
+	purgeCtx, stopPurging := context.WithCancel(context.Background())
+	purged := make(chan struct{})
+	go func() {
+		defer close(purged)
+		if s.purger != nil {
+			s.purger.run(purgeCtx)
+		}
+	}()
+
 	var serveErr error
 	select {
 	case <-ctx.Done():
 	case serveErr = <-errc:
 	}
 	s.logger.Info("shutting down", "grace", s.cfg.ShutdownGrace.String())
+	stopPurging()
 	shutdownErr := s.shutdown()
 	wg.Wait()
+	<-purged
 	if serveErr != nil {
 		return fmt.Errorf("serving: %w", serveErr)
 	}

@@ -78,6 +78,7 @@ func describe(u *unstructured.Unstructured) string {
 var applyOrder = map[string]int{
 	"Namespace": 0, "ServiceAccount": 1, "Role": 2, "RoleBinding": 3, "Secret": 4, "ConfigMap": 5,
 	"PersistentVolume": 6, "PersistentVolumeClaim": 7, "Service": 8, "Deployment": 9, "StatefulSet": 9,
+	"PodDisruptionBudget": 10,
 }
 
 func sortForApply(objs []*unstructured.Unstructured) []*unstructured.Unstructured {

@@ -5,6 +5,7 @@ import (
 	"crypto/rand"
 	"fmt"
 
+	corev1 "k8s.io/api/core/v1"
 	apierrors "k8s.io/apimachinery/pkg/api/errors"
 	metav1 "k8s.io/apimachinery/pkg/apis/meta/v1"
 	"k8s.io/apimachinery/pkg/apis/meta/v1/unstructured"
@@ -13,14 +14,18 @@ import (
 	"github.com/registry-kit/registry-kit/manifests"
 )
 
-// Credentials are the contents of the two Secrets a registry-kit Deployment mounts. Empty fields were not found.
+// Credentials are the contents of the Secrets a registry-kit Deployment (and its in-cluster Redis) reads. Empty
+// fields were not found.
 type Credentials struct {
 	Htpasswd   []byte
 	HTTPSecret []byte
+	// RedisPassword is the password of the Redis cache (Secret <name>-redis).
+	RedisPassword []byte
 }
 
-// ExistingCredentials reads the htpasswd and HTTP secret of the registry called name in namespace, so a second
-// deploy feeds them back to the generator (manifests.Options.Htpasswd and HTTPSecret) instead of rotating them.
+// ExistingCredentials reads the htpasswd, HTTP secret and Redis password of the registry called name in
+// namespace, so a second deploy feeds them back to the generator (manifests.Options.Htpasswd, HTTPSecret and
+// Redis.Password) instead of rotating them.
 // Secrets that do not exist (or a namespace that does not) give empty fields, not an error.
 func ExistingCredentials(ctx context.Context, c Clients, namespace, name string) (Credentials, error) {
 	var creds Credentials
@@ -41,13 +46,18 @@ func ExistingCredentials(ctx context.Context, c Clients, namespace, name string)
 	if creds.HTTPSecret, err = read(manifests.HTTPSecretName(name), manifests.HTTPSecretKey); err != nil {
 		return creds, err
 	}
+	if creds.RedisPassword, err = read(manifests.RedisSecretName(name), manifests.RedisPasswordKey); err != nil {
+		return creds, err
+	}
 	return creds, nil
 }
 
 // AddMissingSecrets completes objects built from a kustomize overlay: for each registry-kit Deployment whose
 // htpasswd or HTTP secret is neither among objs nor in the cluster, it generates that Secret (a random admin
-// password, a random HTTP secret) and returns objs with it added. The generated admin user, if any, is returned
-// so its password can be shown once.
+// password, a random HTTP secret) and returns objs with it added; likewise the Redis password Secret when a
+// Deployment (the in-cluster Redis) needs it, that is reads it without marking it optional. The optional S3
+// Secret is never generated: without it the pods use their workload identity. The generated admin user, if
+// any, is returned so its password can be shown once.
 func AddMissingSecrets(ctx context.Context, c Clients, objs []*unstructured.Unstructured) ([]*unstructured.Unstructured, *manifests.User, error) {
 	have := map[string]bool{}
 	for _, u := range objs {
@@ -63,45 +73,76 @@ func AddMissingSecrets(ctx context.Context, c Clients, objs []*unstructured.Unst
 			continue
 		}
 		ns := d.GetNamespace()
-		htName, httpName := manifests.HtpasswdSecretName(name), manifests.HTTPSecretName(name)
-		if !mountsSecret(d, htName) && !mountsSecret(d, httpName) {
+		htName, httpName, redisName := manifests.HtpasswdSecretName(name), manifests.HTTPSecretName(name), manifests.RedisSecretName(name)
+		wantHt, wantHTTP, wantRedis := mountsSecret(d, htName), mountsSecret(d, httpName), needsSecretEnv(d, redisName)
+		if !wantHt && !wantHTTP && !wantRedis {
 			continue
 		}
 		creds, err := ExistingCredentials(ctx, c, ns, name)
 		if err != nil {
 			return nil, nil, err
 		}
-		needHt := len(creds.Htpasswd) == 0 && !have[ns+"/"+htName] && mountsSecret(d, htName)
-		needHTTP := len(creds.HTTPSecret) == 0 && !have[ns+"/"+httpName] && mountsSecret(d, httpName)
-		if !needHt && !needHTTP {
+		needHt := wantHt && len(creds.Htpasswd) == 0 && !have[ns+"/"+htName]
+		needHTTP := wantHTTP && len(creds.HTTPSecret) == 0 && !have[ns+"/"+httpName]
+		needRedis := wantRedis && len(creds.RedisPassword) == 0 && !have[ns+"/"+redisName]
+		if !needHt && !needHTTP && !needRedis {
 			continue
 		}
-		set, err := manifests.Generate(manifests.Options{
+		// Generate with every credential it would otherwise draw given, except the missing ones.
+		gen := manifests.Options{
 			Namespace: ns, Name: name, OmitNamespace: true, Rand: rand.Reader,
 			Htpasswd: creds.Htpasswd, HTTPSecret: creds.HTTPSecret,
-		})
+		}
+		if needRedis {
+			gen.Storage = manifests.StorageS3
+			gen.S3.Bucket = "unused"
+			gen.Redis.InCluster = true
+		}
+		set, err := manifests.Generate(gen)
 		if err != nil {
-			return nil, nil, fmt.Errorf("generating secrets for deployment %q in namespace %q: %w", name, ns, err)
+			return nil, nil, fmt.Errorf("generating secrets for deployment %q in namespace %q: %w", d.GetName(), ns, err)
+		}
+		for _, add := range []struct {
+			need   bool
+			secret *corev1.Secret
+		}{{needHt, set.HtpasswdSecret}, {needHTTP, set.HTTPSecret}, {needRedis, set.RedisSecret}} {
+			if !add.need {
+				continue
+			}
+			u, err := ToUnstructured(add.secret)
+			if err != nil {
+				return nil, nil, err
+			}
+			u.SetLabels(d.GetLabels())
+			out = append(out, u)
+			have[ns+"/"+u.GetName()] = true
 		}
 		if needHt {
-			u, err := ToUnstructured(set.HtpasswdSecret)
-			if err != nil {
-				return nil, nil, err
-			}
-			u.SetLabels(d.GetLabels())
-			out = append(out, u)
 			generated = set.GeneratedUser
-		}
-		if needHTTP {
-			u, err := ToUnstructured(set.HTTPSecret)
-			if err != nil {
-				return nil, nil, err
-			}
-			u.SetLabels(d.GetLabels())
-			out = append(out, u)
 		}
 	}
 	return out, generated, nil
+}
+
+// needsSecretEnv reports whether a container of Deployment d reads a key of secret through its environment
+// without marking it optional: the pod cannot start without that Secret.
+func needsSecretEnv(d *unstructured.Unstructured, secret string) bool {
+	for _, field := range []string{"containers", "initContainers"} {
+		containers, _, _ := unstructured.NestedSlice(d.Object, "spec", "template", "spec", field)
+		for _, ct := range containers {
+			cm, _ := ct.(map[string]any)
+			envs, _, _ := unstructured.NestedSlice(cm, "env")
+			for _, e := range envs {
+				em, _ := e.(map[string]any)
+				n, _, _ := unstructured.NestedString(em, "valueFrom", "secretKeyRef", "name")
+				optional, _, _ := unstructured.NestedBool(em, "valueFrom", "secretKeyRef", "optional")
+				if n == secret && !optional {
+					return true
+				}
+			}
+		}
+	}
+	return false
 }
 
 func mountsSecret(d *unstructured.Unstructured, secret string) bool {

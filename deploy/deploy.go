@@ -201,7 +201,7 @@ func (r *Result) describeService(applied []Applied) {
 		if u.GetKind() == "Deployment" && hasArg(u, "--tls-cert") {
 			r.TLS = true
 		}
-		if u.GetKind() != "Service" || (r.Service != "" && !isOurs(u)) {
+		if u.GetKind() != "Service" || (r.Service != "" && !isOurs(u)) || isRedis(u) {
 			continue
 		}
 		r.Namespace, r.Service = u.GetNamespace(), u.GetName()
@@ -295,6 +295,11 @@ func toInt64(v any) int64 {
 		return int64(n)
 	}
 	return 0
+}
+
+// isRedis reports whether an object belongs to the in-cluster Redis (--with-redis), not to the registry.
+func isRedis(u *unstructured.Unstructured) bool {
+	return u.GetLabels()[manifests.LabelName] == manifests.AppName+"-redis"
 }
 
 // isOurs reports whether an object carries the managed-by label the generator sets.

@@ -17,8 +17,9 @@ import (
 
 // Source says where the objects to deploy come from: exactly one of its fields is set.
 type Source struct {
-	// Generate builds the objects with the manifests generator. Unless RotatePassword, the htpasswd and HTTP
-	// secret already in the cluster are fed back to it so a redeploy keeps every password.
+	// Generate builds the objects with the manifests generator. Unless RotatePassword, the htpasswd already in the
+	// cluster is fed back to it, and always the HTTP secret and the in-cluster Redis password, so a redeploy keeps
+	// every password.
 	Generate *manifests.Options
 	// KustomizeDir is a kustomization directory (base or overlay) built with kustomize's krusty; registry-kit
 	// Secrets it does not provide and the cluster does not have are generated.
@@ -87,6 +88,11 @@ func generate(ctx context.Context, c Clients, o manifests.Options, rotate bool) 
 		}
 		if len(o.HTTPSecret) == 0 {
 			o.HTTPSecret = creds.HTTPSecret
+		}
+		// The in-cluster Redis keeps its password too: a new one would restart Redis and every replica for nothing.
+		// (For an external Redis the password is the user's: --redis-password-file, or the Secret as it is.)
+		if o.Redis.InCluster && len(o.Redis.Password) == 0 {
+			o.Redis.Password = creds.RedisPassword
 		}
 		var generated *manifests.User
 		switch {

@@ -34,6 +34,7 @@ type UndeployResult struct {
 // deletion order: the workload first so nothing restarts while its inputs disappear.
 var undeployKinds = []schema.GroupVersionResource{
 	{Group: "apps", Version: "v1", Resource: "deployments"},
+	{Group: "policy", Version: "v1", Resource: "poddisruptionbudgets"},
 	{Group: "networking.k8s.io", Version: "v1", Resource: "ingresses"},
 	{Version: "v1", Resource: "services"},
 	{Version: "v1", Resource: "configmaps"},

@@ -47,7 +47,11 @@ type deployOptions struct {
 }
 
 func newDeployCommand(streams IOStreams) *cobra.Command {
-	o := &deployOptions{kube: newKubeFlags()}
+	return deployCommand(streams, &deployOptions{kube: newKubeFlags()})
+}
+
+// deployCommand binds the deploy command's flags to o.
+func deployCommand(streams IOStreams, o *deployOptions) *cobra.Command {
 	cmd := &cobra.Command{
 		Use:   "deploy",
 		Short: "Deploy registry-kit to the current cluster and wait until it serves",

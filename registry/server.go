@@ -125,7 +125,7 @@ func New(cfg Config, opts ...Option) (_ *Server, err error) {
 	if cfg.MetricsAddr != "" {
 		reg = prometheus.DefaultRegisterer
 	}
-	var h http.Handler = s.app
+	h := insufficientStorage(s.app)
 	if !cfg.objectStorage() {
 		// The fast path reads the filesystem driver's files; object storage goes through distribution.
 		h = newBlobFastPath(cfg.DataDir, s.ac, reg, h)

@@ -136,8 +136,9 @@ func TestGracefulShutdown(t *testing.T) {
 	}
 }
 
-// TestDiskFull serves from a 64 MiB tmpfs that a push overflows: the client gets an error that names the cause, the
-// registry keeps serving reads and earlier images stay intact, and the push succeeds once space is freed.
+// TestDiskFull serves from a 64 MiB tmpfs that a push overflows: the client gets 507 Insufficient Storage naming the
+// cause and not the server's paths, the registry keeps serving reads and earlier images stay intact, and the push
+// succeeds once space is freed.
 func TestDiskFull(t *testing.T) {
 	dataDir := filepath.Join(t.TempDir(), "data")
 	if err := os.MkdirAll(dataDir, 0o700); err != nil {
@@ -172,11 +173,14 @@ func TestDiskFull(t *testing.T) {
 	body, _ := io.ReadAll(resp.Body)
 	resp.Body.Close()
 	t.Logf("overflowing push: status %d, body %.300s", resp.StatusCode, body)
-	if resp.StatusCode < 400 {
-		t.Fatalf("the overflowing push succeeded with status %d", resp.StatusCode)
+	if resp.StatusCode != http.StatusInsufficientStorage {
+		t.Fatalf("the overflowing push got status %d, want 507 Insufficient Storage", resp.StatusCode)
 	}
 	if !strings.Contains(strings.ToLower(string(body)), "no space left") {
 		t.Errorf("the error does not say the disk is full: status %d %.300s", resp.StatusCode, body)
+	}
+	if strings.Contains(string(body), dataDir) {
+		t.Errorf("the error shows the client the server's storage path: %.300s", body)
 	}
 	checkPulls(t, srv, images)
 	if st, _ := rc.status("GET", "/healthz", nil, nil); st != http.StatusOK {

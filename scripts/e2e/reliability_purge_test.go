@@ -92,3 +92,44 @@ func TestUploadPurgeValidation(t *testing.T) {
 		t.Errorf("output does not contain %q:\n%s", want, out)
 	}
 }
+
+// TestUploadPurgeS3 is TestUploadPurge on object storage (MinIO): the purger walks the bucket through the s3 driver,
+// removes the abandoned upload (its status GET then answers 404 BLOB_UPLOAD_UNKNOWN) and logs no error.
+func TestUploadPurgeS3(t *testing.T) {
+	s := newScaleOut(t)
+	inst := s.serve(map[string]string{"--upload-purge-age": "2s", "--upload-purge-interval": "1s", "--log-level": "info"})
+	img := s.push(inst, "purge/kept:v1", 1)
+
+	loc, _ := expectStatus(t, "starting upload", s.do(inst, http.MethodPost, "/v2/purge/abandoned/blobs/uploads/", nil, nil), http.StatusAccepted)
+	started := time.Now()
+	loc, _ = expectStatus(t, "partial PATCH", s.do(inst, http.MethodPatch, loc, []byte("the first half of a layer"),
+		map[string]string{"Content-Type": "application/octet-stream"}), http.StatusAccepted)
+	expectStatus(t, "status of the live upload", s.do(inst, http.MethodGet, loc, nil, nil), http.StatusNoContent)
+	for {
+		resp := s.do(inst, http.MethodGet, loc, nil, nil)
+		body, _ := io.ReadAll(resp.Body)
+		resp.Body.Close()
+		if resp.StatusCode == http.StatusNotFound {
+			if !strings.Contains(string(body), `"code":"BLOB_UPLOAD_UNKNOWN"`) {
+				t.Errorf("status of the purged upload: 404 %.200s, want BLOB_UPLOAD_UNKNOWN", body)
+			}
+			break
+		}
+		if resp.StatusCode != http.StatusNoContent {
+			t.Fatalf("status of the upload: %d %.200s", resp.StatusCode, body)
+		}
+		if time.Since(started) > 15*time.Second {
+			t.Fatalf("the abandoned upload is still there after %s", time.Since(started).Round(time.Millisecond))
+		}
+		time.Sleep(100 * time.Millisecond)
+	}
+	t.Logf("abandoned upload on S3 purged %s after it started (age 2s, interval 1s)", time.Since(started).Round(time.Millisecond))
+	out := inst.Output()
+	if !strings.Contains(out, "purged=1") {
+		t.Errorf("no log line counting the purged upload:\n%s", out)
+	}
+	if strings.Contains(out, "purging abandoned uploads") {
+		t.Errorf("the purge on S3 logged errors:\n%s", out)
+	}
+	s.pullAndVerify(inst, "purge/kept:v1", img)
+}

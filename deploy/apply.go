@@ -203,6 +203,8 @@ func applyOne(ctx context.Context, c Clients, u *unstructured.Unstructured, opts
 }
 
 // sameObject reports whether two versions of an object hold the same content and the same field owners.
+// Owners of subresources (status, written by controllers) are left out like status itself: an apply never changes
+// them, and a controller updating status between the read and the dry run (pods becoming ready) is no change.
 func sameObject(a, b *unstructured.Unstructured) bool {
 	return equality.Semantic.DeepEqual(withOwners(a), withOwners(b))
 }
@@ -211,6 +213,9 @@ func withOwners(u *unstructured.Unstructured) map[string]any {
 	c := comparable(u)
 	var owners []string
 	for _, mf := range u.GetManagedFields() {
+		if mf.Subresource != "" {
+			continue
+		}
 		fields := ""
 		if mf.FieldsV1 != nil {
 			fields = string(mf.FieldsV1.Raw)

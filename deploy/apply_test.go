@@ -94,6 +94,13 @@ func TestSameObjectSeesNewOwner(t *testing.T) {
 	if !sameObject(a, c) {
 		t.Error("sameObject compares resourceVersion")
 	}
+	// The deployment controller owning new status fields (pods became ready during the deploy) changes nothing.
+	d := a.DeepCopy()
+	d.SetManagedFields(append(d.GetManagedFields(), metav1.ManagedFieldsEntry{Manager: "kube-controller-manager",
+		Operation: metav1.ManagedFieldsOperationUpdate, Subresource: "status", FieldsV1: &metav1.FieldsV1{Raw: []byte(`{"f:status":{"f:readyReplicas":{}}}`)}}))
+	if !sameObject(a, d) {
+		t.Error("sameObject compares the owners of the status subresource")
+	}
 }
 
 func TestParseDryRun(t *testing.T) {

@@ -13,59 +13,37 @@ import (
 	"context"
 	"flag"
 	"fmt"
-	"net"
 	"os"
 	"os/exec"
-	"os/signal"
 	"path/filepath"
 	"runtime"
-	"syscall"
 	"time"
+
+	"github.com/registry-kit/registry-kit/auth/htpasswd"
+	"github.com/registry-kit/registry-kit/scripts/bench/internal/benchserver"
 )
 
 type config struct {
-	rk, stock, crane string
-	duration         time.Duration
-	blobMB, chunkMB  int
-	layerMB          int
+	benchserver.Binaries
+	crane           string
+	duration        time.Duration
+	blobMB, chunkMB int
+	layerMB         int
 }
 
 func main() {
 	var cfg config
-	flag.StringVar(&cfg.rk, "rk", "", "registry-kit binary (default: build this checkout)")
-	flag.StringVar(&cfg.stock, "stock", "/var/cache/registry-kit/bin/registry", "stock distribution v3.1.2 registry binary")
+	cfg.RegisterFlags(flag.CommandLine)
 	flag.StringVar(&cfg.crane, "crane", "", "crane binary (default: PATH, then /var/cache/registry-kit/bin/crane)")
 	flag.DurationVar(&cfg.duration, "duration", 3*time.Second, "length of each requests-per-second measurement")
 	flag.IntVar(&cfg.blobMB, "blob-mb", 64, "size of the chunked-push blob in MiB")
 	flag.IntVar(&cfg.chunkMB, "chunk-mb", 4, "PATCH chunk size in MiB")
 	flag.IntVar(&cfg.layerMB, "layer-mb", 4, "size of each of the 4 layers crane pushes, in MiB")
 	flag.Parse()
-	ctx, stop := signal.NotifyContext(context.Background(), os.Interrupt, syscall.SIGTERM)
-	defer stop()
-	if err := run(ctx, cfg); err != nil {
-		fmt.Fprintln(os.Stderr, "auth bench:", err)
-		stop()
-		os.Exit(1)
-	}
+	os.Exit(benchserver.Main("auth bench", "registry-kit-auth-bench-", func(ctx context.Context, work string) error { return run(ctx, cfg, work) }))
 }
 
-func run(ctx context.Context, cfg config) error {
-	work, err := os.MkdirTemp("", "registry-kit-auth-bench-")
-	if err != nil {
-		return err
-	}
-	defer os.RemoveAll(work)
-	if cfg.rk == "" {
-		cfg.rk = filepath.Join(work, "registry-kit")
-		fmt.Fprintln(os.Stderr, "building registry-kit...")
-		build := exec.CommandContext(ctx, "go", "build", "-trimpath", "-o", cfg.rk, "./cmd/registry-kit")
-		build.Dir = repoRoot()
-		build.Env = append(os.Environ(), "CGO_ENABLED=0")
-		build.Stdout, build.Stderr = os.Stderr, os.Stderr
-		if err := build.Run(); err != nil {
-			return fmt.Errorf("building registry-kit: %w", err)
-		}
-	}
+func run(ctx context.Context, cfg config, work string) error {
 	if cfg.crane == "" {
 		if p, err := exec.LookPath("crane"); err == nil {
 			cfg.crane = p
@@ -73,12 +51,10 @@ func run(ctx context.Context, cfg config) error {
 			cfg.crane = "/var/cache/registry-kit/bin/crane"
 		}
 	}
-	for _, p := range []string{cfg.rk, cfg.stock, cfg.crane} {
-		if _, err := os.Stat(p); err != nil {
-			return fmt.Errorf("%s: %w (run scripts/setup.sh)", p, err)
-		}
+	if err := cfg.Resolve(ctx, work, cfg.crane); err != nil {
+		return err
 	}
-	htpasswdFile, user, pass, err := writeHtpasswd(work)
+	htpasswdFile, user, pass, err := benchserver.WriteHtpasswd(work, htpasswd.DefaultCost)
 	if err != nil {
 		return err
 	}
@@ -111,19 +87,4 @@ func run(ctx context.Context, cfg config) error {
 	}
 	res.print(os.Stdout, cfg)
 	return nil
-}
-
-// freeAddr returns 127.0.0.1:PORT with a port that was free a moment ago.
-func freeAddr() (string, error) {
-	l, err := net.Listen("tcp", "127.0.0.1:0")
-	if err != nil {
-		return "", err
-	}
-	defer l.Close()
-	return l.Addr().String(), nil
-}
-
-func repoRoot() string {
-	_, file, _, _ := runtime.Caller(0)
-	return filepath.Clean(filepath.Join(filepath.Dir(file), "..", "..", ".."))
 }

@@ -6,6 +6,7 @@ package main
 
 import (
 	"bytes"
+	"context"
 	"crypto/rand"
 	"crypto/sha256"
 	"encoding/hex"
@@ -20,10 +21,9 @@ import (
 	"strings"
 	"sync"
 	"sync/atomic"
-	"syscall"
 	"time"
 
-	"github.com/registry-kit/registry-kit/auth/htpasswd"
+	"github.com/registry-kit/registry-kit/scripts/bench/internal/benchserver"
 )
 
 var (
@@ -37,100 +37,78 @@ var (
 	dur      = flag.Duration("d", 5*time.Second, "manifest load duration")
 )
 
-const user = "bench"
+const user = benchserver.User
 
 func main() {
 	flag.Parse()
-	if err := run(); err != nil {
-		fmt.Fprintln(os.Stderr, "scaleout bench:", err)
-		os.Exit(1)
-	}
+	os.Exit(benchserver.Main("scaleout bench", "rk-scaleout-bench-", run))
 }
 
-type proc struct{ cmd *exec.Cmd }
+var procs []*benchserver.Process
 
-var procs []*proc
-
-func start(env []string, bin string, args ...string) error {
-	cmd := exec.Command(bin, args...)
+// start starts bin with env added to this process's, its output in a log file under dir.
+func start(ctx context.Context, dir string, env []string, bin string, args ...string) (*benchserver.Process, error) {
+	cmd := exec.CommandContext(ctx, bin, args...)
 	cmd.Env = append(os.Environ(), env...)
-	cmd.SysProcAttr = &syscall.SysProcAttr{Setpgid: true}
-	if err := cmd.Start(); err != nil {
-		return fmt.Errorf("starting %s: %w", bin, err)
+	p, err := benchserver.Start(cmd, filepath.Join(dir, fmt.Sprintf("%s-%d.log", filepath.Base(bin), len(procs))))
+	if err != nil {
+		return nil, err
 	}
-	procs = append(procs, &proc{cmd})
-	return nil
+	procs = append(procs, p)
+	return p, nil
 }
 
 func stopAll() {
 	for _, p := range procs {
-		_ = syscall.Kill(-p.cmd.Process.Pid, syscall.SIGTERM)
-		p.cmd.Wait()
+		p.Stop()
 	}
 	procs = nil
 }
 
-func freeAddr() string {
-	l, err := net.Listen("tcp", "127.0.0.1:0")
-	if err != nil {
-		panic(err)
-	}
-	defer l.Close()
-	return l.Addr().String()
-}
-
-func waitOK(url string) error {
-	deadline := time.Now().Add(30 * time.Second)
-	for time.Now().Before(deadline) {
-		if r, err := http.Get(url); err == nil {
-			r.Body.Close()
-			if r.StatusCode == 200 {
-				return nil
-			}
-		}
-		time.Sleep(100 * time.Millisecond)
-	}
-	return fmt.Errorf("%s not ready", url)
-}
-
 type result struct {
-	name                string
+	name                  string
 	pushMBs, pullMBs, rps float64
 }
 
-func run() error {
+func run(ctx context.Context, tmp string) error {
 	defer stopAll()
-	tmp, err := os.MkdirTemp("", "rk-scaleout-bench-")
+	ht, _, password, err := benchserver.WriteHtpasswd(tmp, 5)
 	if err != nil {
 		return err
 	}
-	defer os.RemoveAll(tmp)
-	password := rand.Text()
-	f := htpasswd.New()
-	if err := f.Set(user, password, 5); err != nil {
+	secret := filepath.Join(tmp, "secret")
+	if err := os.WriteFile(secret, []byte(rand.Text()), 0o600); err != nil {
 		return err
 	}
-	ht := filepath.Join(tmp, "htpasswd")
-	secret := filepath.Join(tmp, "secret")
-	os.WriteFile(ht, f.Bytes(), 0o600)
-	os.WriteFile(secret, []byte(rand.Text()), 0o600)
 
 	// MinIO and Redis, shared by the S3 configurations.
-	minioAddr, minioSecret := freeAddr(), rand.Text()
-	if err := start([]string{"MINIO_ROOT_USER=bench-minio", "MINIO_ROOT_PASSWORD=" + minioSecret, "MINIO_BROWSER=off", "MINIO_UPDATE=off"},
-		*minioBin, "server", "--quiet", "--address", minioAddr, "--console-address", freeAddr(), filepath.Join(tmp, "minio")); err != nil {
+	minioAddr, err := benchserver.FreeAddr()
+	if err != nil {
 		return err
 	}
-	if err := waitOK("http://" + minioAddr + "/minio/health/live"); err != nil {
+	consoleAddr, err := benchserver.FreeAddr()
+	if err != nil {
+		return err
+	}
+	minioSecret := rand.Text()
+	minio, err := start(ctx, tmp, []string{"MINIO_ROOT_USER=bench-minio", "MINIO_ROOT_PASSWORD=" + minioSecret, "MINIO_BROWSER=off", "MINIO_UPDATE=off"},
+		*minioBin, "server", "--quiet", "--address", minioAddr, "--console-address", consoleAddr, filepath.Join(tmp, "minio"))
+	if err != nil {
+		return err
+	}
+	if err := minio.WaitReady("http://" + minioAddr + "/minio/health/live"); err != nil {
 		return err
 	}
 	if out, err := exec.Command("curl", "-sSf", "-X", "PUT", "--aws-sigv4", "aws:amz:us-east-1:s3", "--user",
 		"bench-minio:"+minioSecret, "http://"+minioAddr+"/registry").CombinedOutput(); err != nil {
 		return fmt.Errorf("creating bucket: %v %s", err, out)
 	}
-	redisAddr := freeAddr()
+	redisAddr, err := benchserver.FreeAddr()
+	if err != nil {
+		return err
+	}
 	_, redisPort, _ := net.SplitHostPort(redisAddr)
-	if err := start(nil, *redisBin, "--bind", "127.0.0.1", "--port", redisPort, "--save", "", "--appendonly", "no",
+	if _, err := start(ctx, tmp, nil, *redisBin, "--bind", "127.0.0.1", "--port", redisPort, "--save", "", "--appendonly", "no",
 		"--maxmemory-policy", "allkeys-lru", "--dir", tmp); err != nil {
 		return err
 	}
@@ -138,13 +116,17 @@ func run() error {
 
 	s3Env := []string{"REGISTRY_KIT_S3_ACCESS_KEY=bench-minio", "REGISTRY_KIT_S3_SECRET_KEY=" + minioSecret}
 	serve := func(env []string, extra ...string) (string, error) {
-		addr := freeAddr()
-		args := append([]string{"serve", "--addr", addr, "--metrics-addr", "", "--data-dir", filepath.Join(tmp, "data-"+strings.ReplaceAll(addr, ":", "-")),
-			"--htpasswd", ht, "--http-secret-file", secret, "--log-level", "warn"}, extra...)
-		if err := start(env, *rkBin, args...); err != nil {
+		addr, err := benchserver.FreeAddr()
+		if err != nil {
 			return "", err
 		}
-		return addr, waitOK("http://" + addr + "/readyz")
+		args := append([]string{"serve", "--addr", addr, "--metrics-addr", "", "--data-dir", filepath.Join(tmp, "data-"+strings.ReplaceAll(addr, ":", "-")),
+			"--htpasswd", ht, "--http-secret-file", secret, "--log-level", "warn"}, extra...)
+		p, err := start(ctx, tmp, env, *rkBin, args...)
+		if err != nil {
+			return "", err
+		}
+		return addr, p.WaitReady("http://" + addr + "/readyz")
 	}
 	s3Args := func(root string) []string {
 		return []string{"--storage", "s3", "--s3-endpoint", "http://" + minioAddr, "--s3-secure=false", "--s3-force-path-style",

@@ -20,16 +20,16 @@ import (
 	"net"
 	"net/http"
 	"os"
-	"os/exec"
-	"os/signal"
 	"path/filepath"
 	"runtime"
-	"syscall"
 	"time"
+
+	"github.com/registry-kit/registry-kit/auth/htpasswd"
+	"github.com/registry-kit/registry-kit/scripts/bench/internal/benchserver"
 )
 
 type config struct {
-	rk, stock      string
+	benchserver.Binaries
 	sizeMB         int
 	reps, pushReps int
 	streams        int
@@ -46,45 +46,20 @@ func main() {
 		return
 	}
 	var cfg config
-	flag.StringVar(&cfg.rk, "rk", "", "registry-kit binary (default: build this checkout)")
-	flag.StringVar(&cfg.stock, "stock", "/var/cache/registry-kit/bin/registry", "stock distribution v3.1.2 registry binary")
+	cfg.RegisterFlags(flag.CommandLine)
 	flag.IntVar(&cfg.sizeMB, "size-mb", 1024, "blob size in MiB")
 	flag.IntVar(&cfg.reps, "reps", 5, "single-stream pull repetitions per server (the median is reported)")
 	flag.IntVar(&cfg.pushReps, "push-reps", 2, "push repetitions per registry (the median is reported)")
 	flag.IntVar(&cfg.streams, "streams", 4, "concurrent streams for the parallel pull (0 skips it)")
 	flag.IntVar(&cfg.streamReps, "stream-reps", 3, "parallel pull repetitions per server")
 	flag.Parse()
-	ctx, stop := signal.NotifyContext(context.Background(), os.Interrupt, syscall.SIGTERM)
-	defer stop()
-	if err := run(ctx, cfg); err != nil {
-		fmt.Fprintln(os.Stderr, "serve bench:", err)
-		stop()
-		os.Exit(1)
-	}
+	os.Exit(benchserver.Main("serve bench", "rk-bench-serve-", func(ctx context.Context, work string) error { return run(ctx, cfg, work) }))
 }
 
-func run(ctx context.Context, cfg config) error {
+func run(ctx context.Context, cfg config, work string) error {
 	start := time.Now()
-	work, err := os.MkdirTemp("", "rk-bench-serve-")
-	if err != nil {
+	if err := cfg.Resolve(ctx, work); err != nil {
 		return err
-	}
-	defer os.RemoveAll(work)
-	if cfg.rk == "" {
-		cfg.rk = filepath.Join(work, "registry-kit")
-		fmt.Fprintln(os.Stderr, "building registry-kit...")
-		build := exec.CommandContext(ctx, "go", "build", "-trimpath", "-o", cfg.rk, "./cmd/registry-kit")
-		build.Dir = repoRoot()
-		build.Env = append(os.Environ(), "CGO_ENABLED=0")
-		build.Stdout, build.Stderr = os.Stderr, os.Stderr
-		if err := build.Run(); err != nil {
-			return fmt.Errorf("building registry-kit: %w", err)
-		}
-	}
-	for _, p := range []string{cfg.rk, cfg.stock} {
-		if _, err := os.Stat(p); err != nil {
-			return fmt.Errorf("%s: %w (run scripts/setup.sh)", p, err)
-		}
 	}
 
 	fmt.Fprintf(os.Stderr, "writing a %d MiB random blob...\n", cfg.sizeMB)
@@ -92,7 +67,7 @@ func run(ctx context.Context, cfg config) error {
 	if err != nil {
 		return err
 	}
-	htpasswdFile, user, pass, err := writeHtpasswd(work)
+	htpasswdFile, user, pass, err := benchserver.WriteHtpasswd(work, htpasswd.DefaultCost)
 	if err != nil {
 		return err
 	}
@@ -134,19 +109,4 @@ func fileServer(addr, dir string) error {
 		return err
 	}
 	return http.Serve(l, http.FileServer(http.Dir(dir)))
-}
-
-// freeAddr returns 127.0.0.1:PORT with a port that was free a moment ago.
-func freeAddr() (string, error) {
-	l, err := net.Listen("tcp", "127.0.0.1:0")
-	if err != nil {
-		return "", err
-	}
-	defer l.Close()
-	return l.Addr().String(), nil
-}
-
-func repoRoot() string {
-	_, file, _, _ := runtime.Caller(0)
-	return filepath.Clean(filepath.Join(filepath.Dir(file), "..", "..", ".."))
 }

@@ -12,7 +12,6 @@ import (
 	"os"
 	"path/filepath"
 	"slices"
-	"strconv"
 	"strings"
 	"sync"
 	"text/tabwriter"
@@ -189,23 +188,6 @@ func (s *server) pullOnce(ctx context.Context, b blob) error {
 }
 
 func redactURL(u *url.URL) string { c := *u; c.User = nil; return c.String() }
-
-// cpuSeconds is the user+system CPU time the server process has used.
-func (s *server) cpuSeconds() float64 {
-	b, err := os.ReadFile("/proc/" + strconv.Itoa(s.cmd.Process.Pid) + "/stat")
-	if err != nil {
-		return 0
-	}
-	// Fields after the parenthesised command name; utime and stime are fields 14 and 15 of the whole line.
-	_, rest, _ := strings.Cut(string(b), ") ")
-	f := strings.Fields(rest)
-	if len(f) < 13 {
-		return 0
-	}
-	ut, _ := strconv.ParseFloat(f[11], 64)
-	st, _ := strconv.ParseFloat(f[12], 64)
-	return (ut + st) / 100 // USER_HZ is 100 on Linux
-}
 
 type result struct {
 	pull1, pullN, push []float64 // MiB/s per repetition

@@ -1,21 +1,11 @@
 package main
 
 import (
-	"bufio"
 	"context"
-	"crypto/rand"
-	"encoding/hex"
-	"fmt"
 	"net/http"
-	"os"
-	"os/exec"
 	"path/filepath"
-	"strconv"
-	"strings"
-	"syscall"
-	"time"
 
-	"github.com/registry-kit/registry-kit/auth/htpasswd"
+	"github.com/registry-kit/registry-kit/scripts/bench/internal/benchserver"
 )
 
 type kind int
@@ -32,143 +22,54 @@ type server struct {
 	kind       kind
 	dir, addr  string
 	user, pass string
-	cmd        *exec.Cmd
-	log        *os.File
+	proc       *benchserver.Process
 }
 
 func (s *server) registry() bool { return s.kind != kindFileServer }
 
-// writeHtpasswd writes an htpasswd file with one user and a random password, shared by registry-kit and stock.
-func writeHtpasswd(dir string) (path, user, pass string, err error) {
-	b := make([]byte, 16)
-	if _, err := rand.Read(b); err != nil {
-		return "", "", "", err
-	}
-	user, pass = "bench", hex.EncodeToString(b)
-	f := htpasswd.New()
-	if err := f.Set(user, pass, htpasswd.DefaultCost); err != nil {
-		return "", "", "", err
-	}
-	path = filepath.Join(dir, "htpasswd")
-	return path, user, pass, f.WriteFile(path)
-}
-
 // stockConfig mirrors what registry-kit serve gives the embedded distribution: filesystem storage, in-memory blob
 // descriptor cache, no access log, info logging, Prometheus metrics on a debug address, manifest URLs allowed.
-const stockConfig = `version: 0.1
-log:
-  level: info
-  accesslog:
-    disabled: true
-storage:
-  filesystem:
-    rootdirectory: %s
-  cache:
-    blobdescriptor: inmemory
-  delete:
-    enabled: false
-  maintenance:
-    uploadpurging:
-      enabled: false
-http:
-  addr: %s
-  secret: %s
-  headers:
-    X-Content-Type-Options: [nosniff]
-  debug:
-    addr: %s
-    prometheus:
-      enabled: true
-      path: /metrics
-validation:
-  manifests:
-    urls:
-      allow: ['^https?://']
-%s`
+func stockConfig(data, addr, metrics, htpasswdFile string) benchserver.StockConfig {
+	return benchserver.StockConfig{
+		RootDir: data, Addr: addr, LogLevel: "info", Delete: false,
+		InmemoryCache: true, NoUploadPurging: true, Nosniff: true,
+		DebugAddr: metrics, AllowManifestURLs: true, Htpasswd: htpasswdFile,
+	}
+}
 
 func (s *server) start(ctx context.Context, cfg config, self, htpasswdFile, fileDir string) error {
-	addr, err := freeAddr()
+	addr, err := benchserver.FreeAddr()
 	if err != nil {
 		return err
 	}
-	metrics, err := freeAddr()
+	metrics, err := benchserver.FreeAddr()
 	if err != nil {
 		return err
 	}
 	s.addr = addr
 	data := filepath.Join(s.dir, "data")
+	auth := ""
+	if s.user != "" {
+		auth = htpasswdFile
+	}
 	switch s.kind {
 	case kindFileServer:
-		s.cmd = exec.CommandContext(ctx, self, "-fileserver", addr, fileDir)
+		s.proc, err = benchserver.StartIn(ctx, s.dir, self, "-fileserver", addr, fileDir)
 	case kindRK:
-		args := []string{"serve", "--addr", addr, "--data-dir", data, "--metrics-addr", metrics, "--log-level", "info"}
-		if s.user != "" {
-			args = append(args, "--htpasswd", htpasswdFile)
-		} else {
-			args = append(args, "--no-auth")
-		}
-		s.cmd = exec.CommandContext(ctx, cfg.rk, args...)
+		s.proc, err = benchserver.StartIn(ctx, s.dir, cfg.RK, benchserver.ServeArgs(addr, data, metrics, "info", auth)...)
 	case kindStock:
-		authCfg := ""
-		if s.user != "" {
-			authCfg = fmt.Sprintf("auth:\n  htpasswd:\n    realm: bench\n    path: %s\n", htpasswdFile)
-		}
-		secret := make([]byte, 16)
-		_, _ = rand.Read(secret)
-		conf := filepath.Join(s.dir, "config.yml")
-		body := fmt.Appendf(nil, stockConfig, data, addr, hex.EncodeToString(secret), metrics, authCfg)
-		if err := os.WriteFile(conf, body, 0o600); err != nil {
-			return err
-		}
-		s.cmd = exec.CommandContext(ctx, cfg.stock, "serve", conf)
-		s.cmd.Env = append(os.Environ(), "OTEL_TRACES_EXPORTER=none")
+		s.proc, err = benchserver.StartStock(ctx, cfg.Stock, s.dir, stockConfig(data, addr, metrics, auth))
 	}
-	s.log, err = os.Create(filepath.Join(s.dir, "server.log"))
 	if err != nil {
 		return err
 	}
-	s.cmd.Stdout, s.cmd.Stderr = s.log, s.log
-	s.cmd.SysProcAttr = &syscall.SysProcAttr{Setpgid: true}
-	if err := s.cmd.Start(); err != nil {
-		return err
-	}
-	probe := "http://" + addr + "/v2/"
 	if !s.registry() {
-		probe = "http://" + addr + "/"
+		return s.proc.WaitReady("http://"+addr+"/", http.StatusOK, http.StatusUnauthorized)
 	}
-	deadline := time.Now().Add(30 * time.Second)
-	for time.Now().Before(deadline) {
-		if res, err := http.Get(probe); err == nil {
-			res.Body.Close()
-			if res.StatusCode == http.StatusOK || res.StatusCode == http.StatusUnauthorized {
-				return nil
-			}
-		}
-		time.Sleep(100 * time.Millisecond)
-	}
-	out, _ := os.ReadFile(s.log.Name())
-	return fmt.Errorf("not answering %s within 30s; output:\n%s", probe, out)
+	return s.proc.WaitRegistry(addr)
 }
 
-func (s *server) stop() {
-	if s.cmd == nil || s.cmd.Process == nil {
-		return
-	}
-	pid := s.cmd.Process.Pid
-	_ = syscall.Kill(pid, syscall.SIGTERM)
-	done := make(chan struct{})
-	go func() { _ = s.cmd.Wait(); close(done) }()
-	select {
-	case <-done:
-	case <-time.After(10 * time.Second):
-		_ = syscall.Kill(-pid, syscall.SIGKILL)
-		<-done
-	}
-	if s.log != nil {
-		s.log.Close()
-	}
-	s.cmd = nil
-}
+func (s *server) stop() { s.proc.Stop() }
 
 func stopAll(servers []*server) {
 	for _, s := range servers {
@@ -177,25 +78,13 @@ func stopAll(servers []*server) {
 }
 
 // memKB reads the process's peak (VmHWM) and current (VmRSS) resident set size in KiB.
-func (s *server) memKB() (peak, cur int64, err error) {
-	f, err := os.Open("/proc/" + strconv.Itoa(s.cmd.Process.Pid) + "/status")
+func (s *server) memKB() (peak, cur int64, err error) { return s.proc.Memory() }
+
+// cpuSeconds is the user+system CPU time the server process has used, 0 when it cannot be read.
+func (s *server) cpuSeconds() float64 {
+	d, err := s.proc.CPUTime()
 	if err != nil {
-		return 0, 0, err
+		return 0
 	}
-	defer f.Close()
-	sc := bufio.NewScanner(f)
-	for sc.Scan() {
-		k, v, ok := strings.Cut(sc.Text(), ":")
-		if !ok {
-			continue
-		}
-		n, _ := strconv.ParseInt(strings.TrimSuffix(strings.TrimSpace(v), " kB"), 10, 64)
-		switch k {
-		case "VmHWM":
-			peak = n
-		case "VmRSS":
-			cur = n
-		}
-	}
-	return peak, cur, sc.Err()
+	return d.Seconds()
 }

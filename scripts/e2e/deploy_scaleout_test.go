@@ -166,7 +166,22 @@ func TestDeployScaleOut(t *testing.T) {
 	waitPodPhase(t, cs, appNS, "app", corev1.PodRunning)
 	t.Logf("pod in %s runs %s", appNS, podImage)
 
-	// 4. Undeploy removes the Redis objects, the PodDisruptionBudget, and (no claim being left) the namespace.
+	// 4. Once everything has settled, deploy is still a no-op.
+	third := depRun(t, "", args...)
+	if third.err != nil {
+		t.Fatalf("third deploy: %v\n%s", third.err, depRedact(third.out, password, minio.secret))
+	}
+	applied = regexp.MustCompile(`(?m)^\S+/\S+ (created|configured|unchanged)$`).FindAllStringSubmatch(third.out, -1)
+	for _, a := range applied {
+		if a[1] != "unchanged" {
+			t.Errorf("third deploy: %q, want unchanged", a[0])
+		}
+	}
+	if len(applied) != 10 || !bytes.Equal(liveSecret(t, ns, "registry-redis", manifests.RedisPasswordKey), redisPassword) {
+		t.Errorf("third deploy: %d objects reported (want 10), or the Redis password changed", len(applied))
+	}
+
+	// 5. Undeploy removes the Redis objects, the PodDisruptionBudget, and (no claim being left) the namespace.
 	un := depRun(t, "", "undeploy", "-n", ns)
 	if un.err != nil {
 		t.Fatalf("undeploy: %v\n%s", un.err, un.out)

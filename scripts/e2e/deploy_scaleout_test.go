@@ -25,11 +25,15 @@ import (
 	"github.com/google/go-containerregistry/pkg/v1/empty"
 	"github.com/google/go-containerregistry/pkg/v1/mutate"
 	"github.com/google/go-containerregistry/pkg/v1/tarball"
+	authenticationv1 "k8s.io/api/authentication/v1"
 	corev1 "k8s.io/api/core/v1"
+	rbacv1 "k8s.io/api/rbac/v1"
 	apierrors "k8s.io/apimachinery/pkg/api/errors"
 	metav1 "k8s.io/apimachinery/pkg/apis/meta/v1"
 	"k8s.io/apimachinery/pkg/types"
+	"sigs.k8s.io/yaml"
 
+	"github.com/registry-kit/registry-kit/deploy"
 	"github.com/registry-kit/registry-kit/manifests"
 )
 
@@ -375,4 +379,66 @@ func buildRedisImage(server, ldd, ctr, sock string) (string, error) {
 		return "", fmt.Errorf("ctr images import: %v: %s", err, out)
 	}
 	return ref, nil
+}
+
+// TestDeployScaleOutRBAC: a ServiceAccount bound to exactly the ClusterRole of --print-rbac deploys the scale-out
+// objects (the PodDisruptionBudget and the Redis Deployment and Service among them; server dry run, then a real
+// apply and a short wait that reads pods and events) and undeploys them.
+func TestDeployScaleOutRBAC(t *testing.T) {
+	cs := kubeClient(t)
+	ctx := context.Background()
+	saNS := newNamespace(t)
+	sa, err := cs.CoreV1().ServiceAccounts(saNS).Create(ctx, &corev1.ServiceAccount{ObjectMeta: metav1.ObjectMeta{Name: "deployer"}}, metav1.CreateOptions{})
+	if err != nil {
+		t.Fatalf("creating ServiceAccount: %v", err)
+	}
+	tok, err := cs.CoreV1().ServiceAccounts(saNS).CreateToken(ctx, sa.Name, &authenticationv1.TokenRequest{}, metav1.CreateOptions{})
+	if err != nil {
+		t.Fatalf("requesting a token: %v", err)
+	}
+	kubeconfig := depTokenKubeconfig(t, tok.Status.Token)
+	var role rbacv1.ClusterRole
+	if err := yaml.UnmarshalStrict(deploy.RBAC, &role); err != nil {
+		t.Fatalf("deploy/rbac.yaml is not a ClusterRole: %v", err)
+	}
+	role.Name = depUniqueName("e2e-rk-scale-role")
+	if _, err := cs.RbacV1().ClusterRoles().Create(ctx, &role, metav1.CreateOptions{}); err != nil {
+		t.Fatalf("creating ClusterRole: %v", err)
+	}
+	binding := &rbacv1.ClusterRoleBinding{
+		ObjectMeta: metav1.ObjectMeta{Name: role.Name},
+		RoleRef:    rbacv1.RoleRef{APIGroup: "rbac.authorization.k8s.io", Kind: "ClusterRole", Name: role.Name},
+		Subjects:   []rbacv1.Subject{{Kind: "ServiceAccount", Name: sa.Name, Namespace: saNS}},
+	}
+	if _, err := cs.RbacV1().ClusterRoleBindings().Create(ctx, binding, metav1.CreateOptions{}); err != nil {
+		t.Fatalf("creating ClusterRoleBinding: %v", err)
+	}
+	t.Cleanup(func() {
+		_ = cs.RbacV1().ClusterRoleBindings().Delete(context.Background(), binding.Name, metav1.DeleteOptions{})
+		_ = cs.RbacV1().ClusterRoles().Delete(context.Background(), role.Name, metav1.DeleteOptions{})
+	})
+	target := depNamespace(t, cs, "e2e-rk-scale-rbac")
+	scale := []string{"--kubeconfig", kubeconfig, "-n", target, "--node-port", "0", "--storage", "s3", "--replicas", "2",
+		"--s3-bucket", "registry", "--with-redis", "--redis-image", "registry-kit-e2e/redis:none"}
+	for _, args := range [][]string{
+		append([]string{"deploy", "--dry-run=server"}, scale...),
+		append([]string{"deploy", "--wait=false"}, scale...),
+		append([]string{"deploy", "--timeout", "5s"}, scale...),
+		{"undeploy", "--kubeconfig", kubeconfig, "-n", target},
+	} {
+		r := depRun(t, "", args...)
+		if strings.Contains(r.out, "forbidden") || strings.Contains(r.out, "not allowed by RBAC") {
+			t.Errorf("registry-kit %s with the --print-rbac role was refused:\n%s", strings.Join(args, " "), depRedact(r.out))
+		}
+		if r.err != nil && !strings.Contains(r.out, "is not ready") {
+			t.Errorf("registry-kit %s: %v\n%s", strings.Join(args, " "), r.err, depRedact(r.out))
+		}
+		if args[0] == "undeploy" {
+			for _, want := range []string{"poddisruptionbudget.policy/registry deleted", "deployment.apps/registry-redis deleted", "service/registry-redis deleted"} {
+				if !strings.Contains(r.out, want) {
+					t.Errorf("undeploy output lacks %q:\n%s", want, r.out)
+				}
+			}
+		}
+	}
 }

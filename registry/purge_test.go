@@ -1,6 +1,7 @@
 package registry
 
 import (
+	"fmt"
 	"io"
 	"net/http"
 	"net/url"
@@ -74,7 +75,10 @@ func authDo(t *testing.T, ts *testServer, method, u string, body io.Reader) *htt
 	return resp
 }
 
-func purgeRuns(logs string) int { return strings.Count(logs, `msg="purged abandoned uploads"`) }
+// purgeRuns counts the purges logged so far, with (warn) or without (info) errors.
+func purgeRuns(logs string) int {
+	return strings.Count(logs, `msg="purged abandoned uploads"`) + strings.Count(logs, `msg="purging abandoned uploads"`)
+}
 
 // TestUploadPurging leaves an upload unfinished and checks the purger removes it once it is older than the age,
 // while a younger upload survives several purges and can still be written to.
@@ -106,21 +110,32 @@ func TestUploadPurging(t *testing.T) {
 		t.Errorf("no log line counting the purged upload:\n%s", ts.logs.String())
 	}
 
-	youngLocation, youngDir := startUpload(t, ts, cfg.DataDir, "purge/young")
-	youngStarted := time.Now()
-	for runs := purgeRuns(ts.logs.String()); purgeRuns(ts.logs.String()) < runs+3; time.Sleep(20 * time.Millisecond) {
-		if time.Since(youngStarted) > 10*time.Second {
-			t.Fatal("the purger stopped running")
+	// A young upload must survive purges while it is younger than the age. On a machine too loaded to see three
+	// purges and look at the upload within that time, the attempt proves nothing and is made again.
+	for attempt := 1; ; attempt++ {
+		youngLocation, youngDir := startUpload(t, ts, cfg.DataDir, fmt.Sprintf("purge/young%d", attempt))
+		youngStarted := time.Now()
+		for runs := purgeRuns(ts.logs.String()); purgeRuns(ts.logs.String()) < runs+3; time.Sleep(20 * time.Millisecond) {
+			if time.Since(youngStarted) > 10*time.Second {
+				t.Fatal("the purger stopped running")
+			}
 		}
-	}
-	if elapsed := time.Since(youngStarted); elapsed >= age-startedAtPrecision {
-		t.Fatalf("the machine is too slow for this test: three purges took %s", elapsed)
-	}
-	if _, err := os.Stat(youngDir); err != nil {
-		t.Errorf("an upload younger than the age was purged: %v", err)
-	}
-	if resp := authDo(t, ts, http.MethodPatch, youngLocation, strings.NewReader(" more")); resp.StatusCode != http.StatusAccepted {
-		t.Errorf("PATCH of the young upload = %d, want 202", resp.StatusCode)
+		_, statErr := os.Stat(youngDir)
+		patch := authDo(t, ts, http.MethodPatch, youngLocation, strings.NewReader(" more"))
+		if elapsed := time.Since(youngStarted); elapsed >= age-startedAtPrecision {
+			if attempt == 5 {
+				t.Fatalf("the machine is too slow for this test: three purges and two looks took %s", elapsed)
+			}
+			t.Logf("attempt %d: three purges and two looks took %s, trying again", attempt, elapsed)
+			continue
+		}
+		if statErr != nil {
+			t.Errorf("an upload younger than the age was purged: %v", statErr)
+		}
+		if patch.StatusCode != http.StatusAccepted {
+			t.Errorf("PATCH of the young upload = %d, want 202", patch.StatusCode)
+		}
+		break
 	}
 
 	resp := authDo(t, ts, http.MethodPatch, oldLocation, strings.NewReader(" more"))

@@ -7,7 +7,6 @@ import (
 	"bytes"
 	"context"
 	"fmt"
-	"io"
 	"net/http"
 	"os"
 	"os/exec"
@@ -20,11 +19,7 @@ import (
 	"testing"
 	"time"
 
-	"github.com/google/go-containerregistry/pkg/name"
 	v1 "github.com/google/go-containerregistry/pkg/v1"
-	"github.com/google/go-containerregistry/pkg/v1/empty"
-	"github.com/google/go-containerregistry/pkg/v1/mutate"
-	"github.com/google/go-containerregistry/pkg/v1/tarball"
 	authenticationv1 "k8s.io/api/authentication/v1"
 	corev1 "k8s.io/api/core/v1"
 	rbacv1 "k8s.io/api/rbac/v1"
@@ -337,48 +332,16 @@ func buildRedisImage(server, ldd, ctr, sock string) (string, error) {
 	if err := tw.Close(); err != nil {
 		return "", err
 	}
-	l, err := tarball.LayerFromOpener(func() (io.ReadCloser, error) { return io.NopCloser(bytes.NewReader(layer.Bytes())), nil })
-	if err != nil {
-		return "", err
-	}
-	img, err := mutate.AppendLayers(empty.Image, l)
-	if err != nil {
-		return "", err
-	}
-	cf, err := img.ConfigFile()
-	if err != nil {
-		return "", err
-	}
-	cf = cf.DeepCopy()
-	cf.OS, cf.Architecture = "linux", "amd64"
-	cf.Config.Env = []string{"PATH=/usr/bin:/bin"}
-	cf.Config.WorkingDir = "/data"
-	cf.Config.User = "999"
-	if img, err = mutate.ConfigFile(img, cf); err != nil {
-		return "", err
-	}
-	d, err := img.Digest()
-	if err != nil {
-		return "", err
-	}
-	ref := "registry-kit-e2e/redis:" + d.Hex[:12]
-	tag, err := name.NewTag(ref)
-	if err != nil {
-		return "", err
-	}
-	dir, err := os.MkdirTemp("", "registry-kit-redis-image-")
-	if err != nil {
-		return "", err
-	}
-	defer os.RemoveAll(dir)
-	tarPath := filepath.Join(dir, "redis.tar")
-	if err := tarball.MultiRefWriteToFile(tarPath, map[name.Reference]v1.Image{tag: img}); err != nil {
-		return "", err
-	}
-	if out, err := exec.Command(ctr, "-a", sock, "-n", "k8s.io", "images", "import", tarPath).CombinedOutput(); err != nil {
-		return "", fmt.Errorf("ctr images import: %v: %s", err, out)
-	}
-	return ref, nil
+	var ref string
+	err = importNodeImage(ctr, sock, layer.Bytes(), func(c *v1.Config) {
+		c.Env = []string{"PATH=/usr/bin:/bin"}
+		c.WorkingDir = "/data"
+		c.User = "999"
+	}, func(d v1.Hash) []string {
+		ref = "registry-kit-e2e/redis:" + d.Hex[:12]
+		return []string{ref}
+	})
+	return ref, err
 }
 
 // TestDeployScaleOutRBAC: a ServiceAccount bound to exactly the ClusterRole of --print-rbac deploys the scale-out

@@ -73,47 +73,64 @@ func buildRegistryKitImage(bin, ctr, sock string) (string, error) {
 	if err := tw.Close(); err != nil {
 		return "", err
 	}
-	layer, err := tarball.LayerFromOpener(func() (io.ReadCloser, error) { return io.NopCloser(bytes.NewReader(layerTar.Bytes())), nil })
+	var unique string
+	err = importNodeImage(ctr, sock, layerTar.Bytes(), func(c *v1.Config) {
+		c.Entrypoint = []string{"/registry-kit"}
+		c.Cmd = []string{"serve"}
+		c.User = "65532"
+	}, func(d v1.Hash) []string {
+		unique = "registry-kit:e2e-" + d.Hex[:12]
+		return []string{"registry-kit:dev", unique}
+	})
+	return unique, err
+}
+
+// importNodeImage makes a linux/amd64 image of one layer (a tar stream), lets configure set its config, and
+// imports it into the node's containerd (namespace k8s.io) under the tags that tags derives from its digest.
+func importNodeImage(ctr, sock string, layerTar []byte, configure func(*v1.Config), tags func(v1.Hash) []string) error {
+	layer, err := tarball.LayerFromOpener(func() (io.ReadCloser, error) { return io.NopCloser(bytes.NewReader(layerTar)), nil })
 	if err != nil {
-		return "", err
+		return err
 	}
 	img, err := mutate.AppendLayers(empty.Image, layer)
 	if err != nil {
-		return "", err
+		return err
 	}
 	cf, err := img.ConfigFile()
 	if err != nil {
-		return "", err
+		return err
 	}
 	cf = cf.DeepCopy()
 	cf.OS, cf.Architecture = "linux", "amd64"
-	cf.Config.Entrypoint = []string{"/registry-kit"}
-	cf.Config.Cmd = []string{"serve"}
-	cf.Config.User = "65532"
+	configure(&cf.Config)
 	if img, err = mutate.ConfigFile(img, cf); err != nil {
-		return "", err
+		return err
 	}
 	d, err := img.Digest()
 	if err != nil {
-		return "", err
+		return err
 	}
-	unique := "registry-kit:e2e-" + d.Hex[:12]
-	dev, _ := name.NewTag("registry-kit:dev")
-	uniq, _ := name.NewTag(unique)
-	dir, err := os.MkdirTemp("", "registry-kit-image-")
+	refs := map[name.Reference]v1.Image{}
+	for _, t := range tags(d) {
+		tag, err := name.NewTag(t)
+		if err != nil {
+			return err
+		}
+		refs[tag] = img
+	}
+	dir, err := os.MkdirTemp("", "registry-kit-node-image-")
 	if err != nil {
-		return "", err
+		return err
 	}
 	defer os.RemoveAll(dir)
-	path := filepath.Join(dir, "registry-kit.tar")
-	if err := tarball.MultiRefWriteToFile(path, map[name.Reference]v1.Image{dev: img, uniq: img}); err != nil {
-		return "", err
+	path := filepath.Join(dir, "image.tar")
+	if err := tarball.MultiRefWriteToFile(path, refs); err != nil {
+		return err
 	}
-	out, err := exec.Command(ctr, "-a", sock, "-n", "k8s.io", "images", "import", path).CombinedOutput()
-	if err != nil {
-		return "", fmt.Errorf("ctr images import: %v: %s", err, out)
+	if out, err := exec.Command(ctr, "-a", sock, "-n", "k8s.io", "images", "import", path).CombinedOutput(); err != nil {
+		return fmt.Errorf("ctr images import: %v: %s", err, out)
 	}
-	return unique, nil
+	return nil
 }
 
 // depHostPathPV makes a PersistentVolume of storage class class, pre-bound to the claim ns/claim, on a host

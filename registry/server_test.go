@@ -13,6 +13,8 @@ import (
 	"testing"
 	"time"
 
+	"github.com/registry-kit/registry-kit/internal/lockedbuf"
+
 	"github.com/google/go-cmp/cmp"
 	"github.com/google/go-containerregistry/pkg/authn"
 	"github.com/google/go-containerregistry/pkg/name"
@@ -23,29 +25,11 @@ import (
 	"github.com/registry-kit/registry-kit/auth/htpasswd"
 )
 
-// syncBuffer is a goroutine-safe bytes.Buffer for captured logs.
-type syncBuffer struct {
-	mu sync.Mutex
-	b  bytes.Buffer
-}
-
-func (s *syncBuffer) Write(p []byte) (int, error) {
-	s.mu.Lock()
-	defer s.mu.Unlock()
-	return s.b.Write(p)
-}
-
-func (s *syncBuffer) String() string {
-	s.mu.Lock()
-	defer s.mu.Unlock()
-	return s.b.String()
-}
-
 type testServer struct {
 	*Server
 	url      string
-	logs     *syncBuffer
-	notices  *syncBuffer
+	logs     *lockedbuf.Buffer
+	notices  *lockedbuf.Buffer
 	password string
 	stop     func() error
 }
@@ -62,7 +46,7 @@ func testConfig(t *testing.T) Config {
 // startServer runs a real server on loopback until the test ends (or stop is called).
 func startServer(t *testing.T, cfg Config) *testServer {
 	t.Helper()
-	ts := &testServer{logs: &syncBuffer{}, notices: &syncBuffer{}}
+	ts := &testServer{logs: &lockedbuf.Buffer{}, notices: &lockedbuf.Buffer{}}
 	logger := slog.New(slog.NewTextHandler(ts.logs, &slog.HandlerOptions{Level: slog.LevelDebug}))
 	srv, err := New(cfg, WithLogger(logger), WithNotices(ts.notices))
 	if err != nil {

@@ -6,28 +6,11 @@ import (
 	"os"
 	"path/filepath"
 	"strings"
-	"sync"
 	"testing"
 	"time"
+
+	"github.com/registry-kit/registry-kit/internal/lockedbuf"
 )
-
-// syncBuffer is a bytes.Buffer the watcher goroutine can log to while the test reads it.
-type syncBuffer struct {
-	mu sync.Mutex
-	b  bytes.Buffer
-}
-
-func (s *syncBuffer) Write(p []byte) (int, error) {
-	s.mu.Lock()
-	defer s.mu.Unlock()
-	return s.b.Write(p)
-}
-
-func (s *syncBuffer) String() string {
-	s.mu.Lock()
-	defer s.mu.Unlock()
-	return s.b.String()
-}
 
 // reloadWait bounds how long a change may take to be noticed: fsnotify is immediate, polling runs every 50ms here.
 const reloadWait = 3 * time.Second
@@ -176,7 +159,7 @@ func TestReloadOnKubernetesSecretSwap(t *testing.T) {
 func TestMalformedReloadKeepsPreviousFile(t *testing.T) {
 	path := tempPath(t)
 	writeUsers(t, path, map[string]string{"alice": "pw-alice"})
-	var logs syncBuffer
+	var logs lockedbuf.Buffer
 	c, _, reg := newTestController(t, Options{
 		Path: path, PollInterval: 50 * time.Millisecond,
 		Logger: slog.New(slog.NewTextHandler(&logs, nil)),

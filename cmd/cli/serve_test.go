@@ -6,9 +6,10 @@ import (
 	"os"
 	"path/filepath"
 	"strings"
-	"sync"
 	"testing"
 	"time"
+
+	"github.com/registry-kit/registry-kit/internal/lockedbuf"
 
 	"github.com/google/go-cmp/cmp"
 	"sigs.k8s.io/yaml"
@@ -151,28 +152,10 @@ func TestServeConfigErrors(t *testing.T) {
 	}
 }
 
-// syncWriter lets the test read stderr while serve writes it.
-type syncWriter struct {
-	mu sync.Mutex
-	b  bytes.Buffer
-}
-
-func (w *syncWriter) Write(p []byte) (int, error) {
-	w.mu.Lock()
-	defer w.mu.Unlock()
-	return w.b.Write(p)
-}
-
-func (w *syncWriter) String() string {
-	w.mu.Lock()
-	defer w.mu.Unlock()
-	return w.b.String()
-}
-
 func TestServeRunsAndStops(t *testing.T) {
 	dir := t.TempDir()
 	var out bytes.Buffer
-	errOut := &syncWriter{}
+	errOut := &lockedbuf.Buffer{}
 	root := NewRootCommand(IOStreams{In: strings.NewReader(""), Out: &out, ErrOut: errOut})
 	root.SetArgs([]string{"serve", "--data-dir", dir, "--addr", "127.0.0.1:0", "--metrics-addr", "", "--log-format", "json"})
 	ctx, cancel := context.WithCancel(context.Background())

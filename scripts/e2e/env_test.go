@@ -3,7 +3,6 @@
 package e2e
 
 import (
-	"bytes"
 	"context"
 	"fmt"
 	"net"
@@ -13,10 +12,11 @@ import (
 	"path/filepath"
 	"strconv"
 	"strings"
-	"sync"
 	"syscall"
 	"testing"
 	"time"
+
+	"github.com/registry-kit/registry-kit/internal/lockedbuf"
 )
 
 // toolDir is where scripts/setup.sh installs the Go-built tools (crane, oras, stock registry, conformance, crictl).
@@ -73,25 +73,8 @@ type serveInstance struct {
 	t       testing.TB
 	args    []string
 	cmd     *exec.Cmd
-	log     *lockedBuffer
+	log     *lockedbuf.Buffer
 	stopped bool
-}
-
-type lockedBuffer struct {
-	mu sync.Mutex
-	b  bytes.Buffer
-}
-
-func (l *lockedBuffer) Write(p []byte) (int, error) {
-	l.mu.Lock()
-	defer l.mu.Unlock()
-	return l.b.Write(p)
-}
-
-func (l *lockedBuffer) String() string {
-	l.mu.Lock()
-	defer l.mu.Unlock()
-	return l.b.String()
 }
 
 // startServe starts `registry-kit serve` with a fresh data directory, a free address on 127.0.0.1 and a free
@@ -99,7 +82,7 @@ func (l *lockedBuffer) String() string {
 // The process is stopped when the test ends; its output is printed if the test failed.
 func startServe(t testing.TB, args ...string) *serveInstance {
 	t.Helper()
-	s := &serveInstance{t: t, log: &lockedBuffer{}}
+	s := &serveInstance{t: t, log: &lockedbuf.Buffer{}}
 	has := func(flag string) (string, bool) {
 		for i, a := range args {
 			if a == flag && i+1 < len(args) {

@@ -16,6 +16,8 @@ import (
 	"testing"
 	"time"
 
+	"github.com/registry-kit/registry-kit/internal/lockedbuf"
+
 	v1 "github.com/google/go-containerregistry/pkg/v1"
 )
 
@@ -39,7 +41,7 @@ func TestGracefulShutdown(t *testing.T) {
 	first.Stop() // created the admin user and the data directory; run the binary directly to see its exit status
 	args := append([]string{}, first.args...)
 	cmd := exec.Command(binary(t), args...)
-	var out lockedBuffer
+	var out lockedbuf.Buffer
 	cmd.Stdout, cmd.Stderr = &out, &out
 	if err := cmd.Start(); err != nil {
 		t.Fatal(err)

@@ -22,6 +22,8 @@ import (
 	"testing"
 	"time"
 
+	"github.com/registry-kit/registry-kit/internal/lockedbuf"
+
 	"github.com/google/go-containerregistry/pkg/authn"
 	"github.com/google/go-containerregistry/pkg/name"
 	v1 "github.com/google/go-containerregistry/pkg/v1"
@@ -44,7 +46,7 @@ const (
 // startScaleDaemon runs a long-lived process in its own process group until the test ends (or stop is called).
 func startScaleDaemon(t *testing.T, env []string, prog string, args ...string) (stop func()) {
 	t.Helper()
-	out := &lockedBuffer{}
+	out := &lockedbuf.Buffer{}
 	cmd := exec.Command(prog, args...)
 	cmd.Env = append(os.Environ(), env...)
 	cmd.Stdout, cmd.Stderr = out, out

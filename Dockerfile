@@ -1,6 +1,5 @@
 # registry-kit image: a static binary on scratch, running as uid 65532. It needs no base image, so it builds with no
-# access to public registries. Build the binary first (make build does this):
-#   CGO_ENABLED=0 go build -trimpath -o bin/registry-kit ./cmd/registry-kit
+# access to public registries. make image builds the binary and copies the host's CA bundle next to it, then:
 #   docker build -t registry-kit .
 # Run for local development:
 #   docker run -p 5000:5000 -v registry-data:/var/lib/registry registry-kit
@@ -9,6 +8,8 @@ COPY registry/image/passwd /etc/passwd
 COPY registry/image/group /etc/group
 COPY --chown=65532:65532 registry/image/data/ /var/lib/registry/
 COPY bin/registry-kit /registry-kit
+# CA certificates, for S3 endpoints and other HTTPS peers (make image copies the build host's bundle into bin/).
+COPY bin/ca-certificates.crt /etc/ssl/certs/ca-certificates.crt
 USER 65532:65532
 VOLUME /var/lib/registry
 EXPOSE 5000 5001

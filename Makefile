@@ -50,7 +50,9 @@ ci:
 	scripts/ci.sh
 
 ## image: the container image, built by a Docker engine from the static binary (no base image is pulled)
+CA_BUNDLE ?= /etc/ssl/certs/ca-certificates.crt
 image: build
+	cp $(CA_BUNDLE) bin/ca-certificates.crt
 	docker build -t $(IMAGE) .
 
 ## manifests: regenerate manifests/base and golden files from the generator

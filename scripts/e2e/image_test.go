@@ -5,6 +5,7 @@ package e2e
 import (
 	"archive/tar"
 	"bufio"
+	"bytes"
 	"crypto/rand"
 	"debug/elf"
 	"errors"
@@ -67,6 +68,7 @@ func TestImage(t *testing.T) {
 		t.Errorf("the container's output does not say where the admin password is:\n%s", logs)
 	}
 	checkNonRoot(t, docker, container)
+	checkCABundle(t, docker, container)
 
 	// Log in; push the image itself; push a small image, remove it locally and pull it back.
 	out, err := docker.run("wrong-"+password, "login", "--username", "admin", "--password-stdin", addr)
@@ -139,8 +141,11 @@ func buildContext(t *testing.T) string {
 	}
 	for _, p := range paths {
 		src, dst := filepath.Join(repoRoot, p), filepath.Join(ctx, p)
-		if p == "bin/registry-kit" {
+		switch p {
+		case "bin/registry-kit":
 			src = bin
+		case "bin/ca-certificates.crt": // what make image copies there
+			src = hostCABundle
 		}
 		if err := copyPath(src, dst); err != nil {
 			t.Fatalf("preparing the build context: %v", err)
@@ -148,6 +153,9 @@ func buildContext(t *testing.T) string {
 	}
 	return ctx
 }
+
+// hostCABundle is the build host's CA bundle (Debian's ca-certificates), which the image carries for HTTPS peers.
+const hostCABundle = "/etc/ssl/certs/ca-certificates.crt"
 
 // requireStatic fails the test when bin has a dynamic loader: it could not run on a scratch image.
 func requireStatic(t *testing.T, bin string) {
@@ -261,4 +269,29 @@ func checkNonRoot(t *testing.T, docker *cli, container string) {
 		}
 	}
 	t.Logf("container process %s runs as uid/gid %d", pid, nonRootUID)
+}
+
+// checkCABundle checks the image carries the host's CA bundle where Go's crypto/x509 looks for it, so the server
+// can reach HTTPS peers such as an S3 endpoint.
+func checkCABundle(t *testing.T, docker *cli, container string) {
+	t.Helper()
+	want, err := os.ReadFile(hostCABundle)
+	if err != nil {
+		t.Fatalf("reading the host CA bundle: %v", err)
+	}
+	out, err := docker.command("cp", container+":"+hostCABundle, "-").Output()
+	if err != nil {
+		t.Fatalf("docker cp of %s: %v", hostCABundle, err)
+	}
+	tr := tar.NewReader(bytes.NewReader(out))
+	if _, err := tr.Next(); err != nil {
+		t.Fatalf("reading docker cp output: %v", err)
+	}
+	got, err := io.ReadAll(tr)
+	if err != nil {
+		t.Fatalf("reading docker cp output: %v", err)
+	}
+	if !bytes.Equal(got, want) {
+		t.Errorf("%s in the image has %d bytes, want the host's %d", hostCABundle, len(got), len(want))
+	}
 }

@@ -49,6 +49,8 @@ type Config struct {
 	MetricsAddr string
 	// NoAuth turns authentication off: anyone who reaches Addr may push and pull.
 	NoAuth bool
+	// Tracing exports OpenTelemetry traces as the OTEL_* environment variables say (OTLP by default).
+	Tracing bool
 	// TLSCert and TLSKey are PEM files; both or neither.
 	TLSCert string
 	TLSKey  string

@@ -46,8 +46,10 @@ type Server struct {
 	app     *handlers.App
 	ac      auth.AccessController
 	handler http.Handler
-	redis   io.Closer     // the readiness client of the Redis cache, or nil
-	purger  *uploadPurger // nil when upload purging is off
+	// stopTracing flushes and stops trace export; nil when tracing is off.
+	stopTracing func(context.Context) error
+	redis       io.Closer     // the readiness client of the Redis cache, or nil
+	purger      *uploadPurger // nil when upload purging is off
 
 	ln, metricsLn net.Listener
 	srv, metrics  *http.Server
@@ -134,6 +136,11 @@ func New(cfg Config, opts ...Option) (_ *Server, err error) {
 	h = healthRoutes(ready, h)
 	if level <= slog.LevelDebug {
 		h = accessLog(o.logger, h)
+	}
+	if cfg.Tracing {
+		if h, s.stopTracing, err = startTracing(context.Background(), h); err != nil {
+			return nil, err
+		}
 	}
 	s.handler = recoverPanics(o.logger, h)
 	s.newHTTPServers()
@@ -313,6 +320,11 @@ func (s *Server) shutdown() error {
 	}
 	if err := s.app.Shutdown(); err != nil {
 		errs = append(errs, fmt.Errorf("stopping registry: %w", err))
+	}
+	if s.stopTracing != nil {
+		if err := s.stopTracing(ctx); err != nil { // flushes the spans not exported yet
+			errs = append(errs, fmt.Errorf("flushing traces: %w", err))
+		}
 	}
 	if c, ok := s.ac.(io.Closer); ok {
 		c.Close()

@@ -28,16 +28,27 @@ fi
 
 step "cluster up"
 # A cluster that was already serving stays up afterwards (someone is using it); one this run starts is stopped.
+stop_cluster=1
 if [ -f "$CLUSTER_DIR/kubeconfig" ] && kubectl --kubeconfig "$CLUSTER_DIR/kubeconfig" get --raw /readyz > /dev/null 2>&1; then
   echo "a cluster is already running in $CLUSTER_DIR: using it and leaving it up"
-else
-  cleanup() { step "cluster down"; scripts/cluster/down.sh || true; }
-  trap cleanup EXIT
+  stop_cluster=0
 fi
+e2e_log=$(mktemp)
+finish() {
+  if [ "$stop_cluster" = 1 ]; then
+    step "cluster down"
+    scripts/cluster/down.sh || true
+  fi
+  if [ -s "$e2e_log" ]; then # the e2e tier's top-level tests, as the last line
+    printf '\ne2e: %d passed, %d failed\n' "$(grep -c '^--- PASS' "$e2e_log")" "$(grep -c '^--- FAIL' "$e2e_log")"
+  fi
+  rm -f "$e2e_log"
+}
+trap finish EXIT
 scripts/cluster/up.sh
 # shellcheck disable=SC1091
 source "$CLUSTER_DIR/env"
 
 step "e2e tests"
-make e2e-only
+make e2e-only 2>&1 | tee "$e2e_log"
 step "done"

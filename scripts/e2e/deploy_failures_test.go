@@ -14,6 +14,7 @@ import (
 	corev1 "k8s.io/api/core/v1"
 	rbacv1 "k8s.io/api/rbac/v1"
 	metav1 "k8s.io/apimachinery/pkg/apis/meta/v1"
+	"k8s.io/client-go/kubernetes"
 	"k8s.io/client-go/tools/clientcmd"
 	clientcmdapi "k8s.io/client-go/tools/clientcmd/api"
 	"sigs.k8s.io/yaml"
@@ -93,26 +94,7 @@ func TestDeployRBAC(t *testing.T) {
 		t.Fatalf("the token appears in deploy's output")
 	}
 
-	var role rbacv1.ClusterRole
-	if err := yaml.UnmarshalStrict(deploy.RBAC, &role); err != nil {
-		t.Fatalf("deploy/rbac.yaml is not a ClusterRole: %v", err)
-	}
-	role.Name = depUniqueName("e2e-rk-deploy-role")
-	if _, err := cs.RbacV1().ClusterRoles().Create(ctx, &role, metav1.CreateOptions{}); err != nil {
-		t.Fatalf("creating ClusterRole: %v", err)
-	}
-	binding := &rbacv1.ClusterRoleBinding{
-		ObjectMeta: metav1.ObjectMeta{Name: role.Name},
-		RoleRef:    rbacv1.RoleRef{APIGroup: "rbac.authorization.k8s.io", Kind: "ClusterRole", Name: role.Name},
-		Subjects:   []rbacv1.Subject{{Kind: "ServiceAccount", Name: sa.Name, Namespace: saNS}},
-	}
-	if _, err := cs.RbacV1().ClusterRoleBindings().Create(ctx, binding, metav1.CreateOptions{}); err != nil {
-		t.Fatalf("creating ClusterRoleBinding: %v", err)
-	}
-	t.Cleanup(func() {
-		_ = cs.RbacV1().ClusterRoleBindings().Delete(context.Background(), binding.Name, metav1.DeleteOptions{})
-		_ = cs.RbacV1().ClusterRoles().Delete(context.Background(), role.Name, metav1.DeleteOptions{})
-	})
+	bindDeployRole(t, cs, saNS, sa.Name, "e2e-rk-deploy-role")
 	depNamespace(t, cs, target) // cleanup only: the namespace is made by deploy
 	// Real apply of everything but the wait (no PV here), then undeploy, both with exactly the printed role.
 	for _, args := range [][]string{
@@ -193,5 +175,33 @@ func TestDeployNotReady(t *testing.T) {
 		if !strings.Contains(r.out, "ErrImagePull") && !strings.Contains(r.out, "ImagePullBackOff") {
 			t.Errorf("output names neither ErrImagePull nor ImagePullBackOff:\n%s", depRedact(r.out))
 		}
+	})
+}
+
+// bindDeployRole creates the ClusterRole of deploy/rbac.yaml (what --print-rbac prints) under a unique name and binds
+// it to the ServiceAccount saNS/sa, both removed when the test ends: the ServiceAccount may do exactly what deploy
+// documents it needs.
+func bindDeployRole(t *testing.T, cs kubernetes.Interface, saNS, sa, prefix string) {
+	t.Helper()
+	ctx := context.Background()
+	var role rbacv1.ClusterRole
+	if err := yaml.UnmarshalStrict(deploy.RBAC, &role); err != nil {
+		t.Fatalf("deploy/rbac.yaml is not a ClusterRole: %v", err)
+	}
+	role.Name = depUniqueName(prefix)
+	if _, err := cs.RbacV1().ClusterRoles().Create(ctx, &role, metav1.CreateOptions{}); err != nil {
+		t.Fatalf("creating ClusterRole: %v", err)
+	}
+	binding := &rbacv1.ClusterRoleBinding{
+		ObjectMeta: metav1.ObjectMeta{Name: role.Name},
+		RoleRef:    rbacv1.RoleRef{APIGroup: "rbac.authorization.k8s.io", Kind: "ClusterRole", Name: role.Name},
+		Subjects:   []rbacv1.Subject{{Kind: "ServiceAccount", Name: sa, Namespace: saNS}},
+	}
+	if _, err := cs.RbacV1().ClusterRoleBindings().Create(ctx, binding, metav1.CreateOptions{}); err != nil {
+		t.Fatalf("creating ClusterRoleBinding: %v", err)
+	}
+	t.Cleanup(func() {
+		_ = cs.RbacV1().ClusterRoleBindings().Delete(context.Background(), binding.Name, metav1.DeleteOptions{})
+		_ = cs.RbacV1().ClusterRoles().Delete(context.Background(), role.Name, metav1.DeleteOptions{})
 	})
 }

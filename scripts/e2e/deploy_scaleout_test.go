@@ -22,13 +22,10 @@ import (
 	v1 "github.com/google/go-containerregistry/pkg/v1"
 	authenticationv1 "k8s.io/api/authentication/v1"
 	corev1 "k8s.io/api/core/v1"
-	rbacv1 "k8s.io/api/rbac/v1"
 	apierrors "k8s.io/apimachinery/pkg/api/errors"
 	metav1 "k8s.io/apimachinery/pkg/apis/meta/v1"
 	"k8s.io/apimachinery/pkg/types"
-	"sigs.k8s.io/yaml"
 
-	"github.com/registry-kit/registry-kit/deploy"
 	"github.com/registry-kit/registry-kit/manifests"
 )
 
@@ -360,26 +357,7 @@ func TestDeployScaleOutRBAC(t *testing.T) {
 		t.Fatalf("requesting a token: %v", err)
 	}
 	kubeconfig := depTokenKubeconfig(t, tok.Status.Token)
-	var role rbacv1.ClusterRole
-	if err := yaml.UnmarshalStrict(deploy.RBAC, &role); err != nil {
-		t.Fatalf("deploy/rbac.yaml is not a ClusterRole: %v", err)
-	}
-	role.Name = depUniqueName("e2e-rk-scale-role")
-	if _, err := cs.RbacV1().ClusterRoles().Create(ctx, &role, metav1.CreateOptions{}); err != nil {
-		t.Fatalf("creating ClusterRole: %v", err)
-	}
-	binding := &rbacv1.ClusterRoleBinding{
-		ObjectMeta: metav1.ObjectMeta{Name: role.Name},
-		RoleRef:    rbacv1.RoleRef{APIGroup: "rbac.authorization.k8s.io", Kind: "ClusterRole", Name: role.Name},
-		Subjects:   []rbacv1.Subject{{Kind: "ServiceAccount", Name: sa.Name, Namespace: saNS}},
-	}
-	if _, err := cs.RbacV1().ClusterRoleBindings().Create(ctx, binding, metav1.CreateOptions{}); err != nil {
-		t.Fatalf("creating ClusterRoleBinding: %v", err)
-	}
-	t.Cleanup(func() {
-		_ = cs.RbacV1().ClusterRoleBindings().Delete(context.Background(), binding.Name, metav1.DeleteOptions{})
-		_ = cs.RbacV1().ClusterRoles().Delete(context.Background(), role.Name, metav1.DeleteOptions{})
-	})
+	bindDeployRole(t, cs, saNS, sa.Name, "e2e-rk-scale-role")
 	target := depNamespace(t, cs, "e2e-rk-scale-rbac")
 	scale := []string{"--kubeconfig", kubeconfig, "-n", target, "--node-port", "0", "--storage", "s3", "--replicas", "2",
 		"--s3-bucket", "registry", "--with-redis", "--redis-image", "registry-kit-e2e/redis:none"}

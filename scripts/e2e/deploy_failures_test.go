@@ -68,17 +68,7 @@ func TestDeployNoCluster(t *testing.T) {
 // ClusterRole of --print-rbac it deploys (server dry run) and undeploys.
 func TestDeployRBAC(t *testing.T) {
 	cs := kubeClient(t)
-	ctx := context.Background()
-	saNS := newNamespace(t)
-	sa, err := cs.CoreV1().ServiceAccounts(saNS).Create(ctx, &corev1.ServiceAccount{ObjectMeta: metav1.ObjectMeta{Name: "deployer"}}, metav1.CreateOptions{})
-	if err != nil {
-		t.Fatalf("creating ServiceAccount: %v", err)
-	}
-	tok, err := cs.CoreV1().ServiceAccounts(saNS).CreateToken(ctx, sa.Name, &authenticationv1.TokenRequest{}, metav1.CreateOptions{})
-	if err != nil {
-		t.Fatalf("requesting a token: %v", err)
-	}
-	kubeconfig := depTokenKubeconfig(t, tok.Status.Token)
+	saNS, sa, tok, kubeconfig := newDeployer(t, cs)
 	target := depUniqueName("e2e-rk-rbac")
 
 	r := depRun(t, "", "deploy", "--kubeconfig", kubeconfig, "-n", target, "--dry-run=server")
@@ -90,11 +80,11 @@ func TestDeployRBAC(t *testing.T) {
 			t.Errorf("forbidden deploy: output lacks %q:\n%s", w, r.out)
 		}
 	}
-	if strings.Contains(r.out, tok.Status.Token) {
+	if strings.Contains(r.out, tok) {
 		t.Fatalf("the token appears in deploy's output")
 	}
 
-	bindDeployRole(t, cs, saNS, sa.Name, "e2e-rk-deploy-role")
+	bindDeployRole(t, cs, saNS, sa, "e2e-rk-deploy-role")
 	depNamespace(t, cs, target) // cleanup only: the namespace is made by deploy
 	// Real apply of everything but the wait (no PV here), then undeploy, both with exactly the printed role.
 	for _, args := range [][]string{
@@ -204,4 +194,21 @@ func bindDeployRole(t *testing.T, cs kubernetes.Interface, saNS, sa, prefix stri
 		_ = cs.RbacV1().ClusterRoleBindings().Delete(context.Background(), binding.Name, metav1.DeleteOptions{})
 		_ = cs.RbacV1().ClusterRoles().Delete(context.Background(), role.Name, metav1.DeleteOptions{})
 	})
+}
+
+// newDeployer makes a ServiceAccount "deployer" with no rights in a fresh namespace and a kubeconfig that acts as it;
+// tok is its token, which deploy's output must never show.
+func newDeployer(t *testing.T, cs kubernetes.Interface) (saNS, sa, tok, kubeconfig string) {
+	t.Helper()
+	ctx := context.Background()
+	saNS = newNamespace(t)
+	acct, err := cs.CoreV1().ServiceAccounts(saNS).Create(ctx, &corev1.ServiceAccount{ObjectMeta: metav1.ObjectMeta{Name: "deployer"}}, metav1.CreateOptions{})
+	if err != nil {
+		t.Fatalf("creating ServiceAccount: %v", err)
+	}
+	tr, err := cs.CoreV1().ServiceAccounts(saNS).CreateToken(ctx, acct.Name, &authenticationv1.TokenRequest{}, metav1.CreateOptions{})
+	if err != nil {
+		t.Fatalf("requesting a token: %v", err)
+	}
+	return saNS, acct.Name, tr.Status.Token, depTokenKubeconfig(t, tr.Status.Token)
 }

@@ -20,7 +20,6 @@ import (
 	"time"
 
 	v1 "github.com/google/go-containerregistry/pkg/v1"
-	authenticationv1 "k8s.io/api/authentication/v1"
 	corev1 "k8s.io/api/core/v1"
 	apierrors "k8s.io/apimachinery/pkg/api/errors"
 	metav1 "k8s.io/apimachinery/pkg/apis/meta/v1"
@@ -346,18 +345,8 @@ func buildRedisImage(server, ldd, ctr, sock string) (string, error) {
 // apply and a short wait that reads pods and events) and undeploys them.
 func TestDeployScaleOutRBAC(t *testing.T) {
 	cs := kubeClient(t)
-	ctx := context.Background()
-	saNS := newNamespace(t)
-	sa, err := cs.CoreV1().ServiceAccounts(saNS).Create(ctx, &corev1.ServiceAccount{ObjectMeta: metav1.ObjectMeta{Name: "deployer"}}, metav1.CreateOptions{})
-	if err != nil {
-		t.Fatalf("creating ServiceAccount: %v", err)
-	}
-	tok, err := cs.CoreV1().ServiceAccounts(saNS).CreateToken(ctx, sa.Name, &authenticationv1.TokenRequest{}, metav1.CreateOptions{})
-	if err != nil {
-		t.Fatalf("requesting a token: %v", err)
-	}
-	kubeconfig := depTokenKubeconfig(t, tok.Status.Token)
-	bindDeployRole(t, cs, saNS, sa.Name, "e2e-rk-scale-role")
+	saNS, sa, _, kubeconfig := newDeployer(t, cs)
+	bindDeployRole(t, cs, saNS, sa, "e2e-rk-scale-role")
 	target := depNamespace(t, cs, "e2e-rk-scale-rbac")
 	scale := []string{"--kubeconfig", kubeconfig, "-n", target, "--node-port", "0", "--storage", "s3", "--replicas", "2",
 		"--s3-bucket", "registry", "--with-redis", "--redis-image", "registry-kit-e2e/redis:none"}

@@ -26,9 +26,10 @@ type File struct {
 
 // line is one line of the file: either a user entry (user != "") or text kept verbatim (comment or blank).
 type line struct {
-	user string
-	hash string
-	raw  string
+	user    string
+	hash    string
+	raw     string
+	skipped bool // a bad line ParseLenient is about to drop
 }
 
 // New returns an empty File.
@@ -94,6 +95,15 @@ func (f *File) Delete(user string) bool {
 		}
 	}
 	return true
+}
+
+// Hash returns user's password hash as the file holds it.
+func (f *File) Hash(user string) (hash string, ok bool) {
+	i, ok := f.index[user]
+	if !ok {
+		return "", false
+	}
+	return f.lines[i].hash, true
 }
 
 // Verify reports whether password matches user's hash. For an unknown user it still runs bcrypt, against a

@@ -1,6 +1,7 @@
 package htpasswd
 
 import (
+	"errors"
 	"os"
 	"path/filepath"
 	"strings"
@@ -293,5 +294,68 @@ func TestRewriteIsStable(t *testing.T) {
 				t.Errorf("second rewrite differs (-first +second):\n%s", diff)
 			}
 		})
+	}
+}
+
+func TestParseLenient(t *testing.T) {
+	long := strings.Repeat("x", maxLineLen+10)
+	tests := []struct {
+		name        string
+		input       string
+		wantUsers   []string
+		wantSkipped []string
+	}{
+		{"all good", "# c\n" + aliceApache + "\n\n" + bobApache + "\n", []string{"alice", "bob"}, nil},
+		{
+			"md5 and plain text lines skipped, the rest applied",
+			aliceApache + "\ncarol:$apr1$ic369s9t$BJqWWEGh6uHsCLsQ3T0Cq/\nsecretwithoutcolon\n" + bobApache + "\n",
+			[]string{"alice", "bob"},
+			[]string{
+				`line 2: user "carol": password hash uses Apache MD5 ($apr1$); only bcrypt is supported (create entries with htpasswd -B)`,
+				`line 3: missing ':' between user name and password hash`,
+			},
+		},
+		{"duplicate keeps the first", aliceApache + "\n" + bobApache + "\nalice:$2y$04$XqBvcMPuB3wAjfgsIrxVMOsKPIcpEHHCXAuL4gasLRQD7L9/MSQlu\n",
+			[]string{"alice", "bob"}, []string{`line 3: duplicate user "alice", first defined on line 1`}},
+		{"a too-long line does not end the file", aliceApache + "\n" + long + "\n" + bobApache, []string{"alice", "bob"},
+			[]string{"line 2: longer than 65536 bytes"}},
+		{"too long at the end", aliceApache + "\n" + long, []string{"alice"}, []string{"line 2: longer than 65536 bytes"}},
+		{"nothing usable", "carol:$apr1$ic369s9t$BJqWWEGh6uHsCLsQ3T0Cq/", []string{}, []string{
+			`line 1: user "carol": password hash uses Apache MD5 ($apr1$); only bcrypt is supported (create entries with htpasswd -B)`}},
+	}
+	for _, tt := range tests {
+		t.Run(tt.name, func(t *testing.T) {
+			f, skipped, err := ParseLenient(strings.NewReader(tt.input))
+			if err != nil {
+				t.Fatalf("ParseLenient: %v", err)
+			}
+			var got []string
+			for _, s := range skipped {
+				got = append(got, s.Error())
+				if strings.Contains(s.Error(), "BJqWWEGh6") || strings.Contains(s.Error(), "XqBvcMPu") || strings.Contains(s.Error(), "secretwithoutcolon") {
+					t.Errorf("skipped-line error echoes a hash or secret: %q", s)
+				}
+			}
+			if diff := cmp.Diff(tt.wantSkipped, got); diff != "" {
+				t.Errorf("skipped lines (-want +got):\n%s", diff)
+			}
+			if diff := cmp.Diff(tt.wantUsers, f.Users()); diff != "" {
+				t.Errorf("users (-want +got):\n%s", diff)
+			}
+			// The kept entries verify, and the duplicate's second password is not honoured.
+			if f.Has("alice") && (!f.Verify("alice", "s3cret-test") || f.Verify("alice", "hunter2-test")) {
+				t.Error("alice's first entry is not the one in effect")
+			}
+			if f.Has("bob") && !f.Verify("bob", "hunter2-test") {
+				t.Error("bob's entry does not verify")
+			}
+		})
+	}
+}
+
+func TestLoadLenientMissingFile(t *testing.T) {
+	_, _, err := LoadLenient(filepath.Join(t.TempDir(), "nope"))
+	if err == nil || !strings.Contains(err.Error(), "opening htpasswd file") || !os.IsNotExist(errors.Unwrap(err)) {
+		t.Errorf("LoadLenient of a missing file = %v, want a not-exist error", err)
 	}
 }

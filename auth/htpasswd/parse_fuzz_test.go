@@ -30,10 +30,28 @@ func FuzzParse(f *testing.F) {
 		f.Add([]byte(s))
 	}
 	f.Fuzz(func(t *testing.T, data []byte) {
+		lenient, skipped, lerr := ParseLenient(bytes.NewReader(data))
+		if lerr != nil {
+			t.Fatalf("ParseLenient of in-memory data: %v", lerr)
+		}
+		for _, s := range skipped {
+			checkNoHashInError(t, data, s.Error())
+		}
+		for _, u := range lenient.Users() {
+			if ValidateUser(u) != nil {
+				t.Fatalf("ParseLenient kept unusable user %q", u)
+			}
+		}
 		file, err := Parse(bytes.NewReader(data))
 		if err != nil {
 			checkNoHashInError(t, data, err.Error())
+			if len(skipped) == 0 || skipped[0].Error() != err.Error() {
+				t.Fatalf("Parse failed with %q, ParseLenient's first skipped line is %v", err, skipped)
+			}
 			return
+		}
+		if len(skipped) != 0 || !slices.Equal(file.Users(), lenient.Users()) {
+			t.Fatalf("ParseLenient of a file Parse accepts: users %q, skipped %v; Parse: %q", lenient.Users(), skipped, file.Users())
 		}
 		out := file.Bytes()
 		again, err := Parse(bytes.NewReader(out))

@@ -46,24 +46,43 @@ func TestCacheHitAvoidsBcrypt(t *testing.T) {
 	}
 }
 
-func TestCacheTTL(t *testing.T) {
+func TestCacheTTLIsRefreshedByUseUpToMaxAge(t *testing.T) {
 	path := tempPath(t)
 	writeUsers(t, path, map[string]string{"alice": "pw-alice"})
-	c, calls, _ := newTestController(t, Options{Path: path, CacheTTL: 500 * time.Millisecond})
-	for range 3 {
+	clk := newFakeClock()
+	c, calls, _ := newTestController(t, Options{Path: path, CacheTTL: 5 * time.Minute, CacheMaxAge: time.Hour, now: clk.Now})
+	steps := []struct {
+		name      string
+		advance   time.Duration
+		wantCalls int64
+	}{
+		{"first login runs bcrypt", 0, 1},
+		{"used again within the TTL", 4 * time.Minute, 1},
+		{"each use extends the TTL", 4 * time.Minute, 1},
+		{"and again", 4 * time.Minute, 1},
+		{"idle longer than the TTL", 5*time.Minute + time.Second, 2},
+	}
+	// Then keep using it every 4 minutes: at the maximum age (1h after the bcrypt check) it is verified again.
+	for range 14 {
+		steps = append(steps, struct {
+			name      string
+			advance   time.Duration
+			wantCalls int64
+		}{"used every 4 minutes", 4 * time.Minute, 2})
+	}
+	steps = append(steps, struct {
+		name      string
+		advance   time.Duration
+		wantCalls int64
+	}{"past the maximum age despite use", 4*time.Minute + time.Second, 3})
+	for _, s := range steps {
+		clk.Advance(s.advance)
 		if !authorized(t, c, "10.0.0.1", "alice", "pw-alice") {
-			t.Fatal("alice rejected")
+			t.Fatalf("%s: alice rejected", s.name)
 		}
-	}
-	if calls.Load() != 1 {
-		t.Fatalf("bcrypt calls = %d before expiry, want 1", calls.Load())
-	}
-	time.Sleep(600 * time.Millisecond)
-	if !authorized(t, c, "10.0.0.1", "alice", "pw-alice") {
-		t.Fatal("alice rejected after expiry")
-	}
-	if calls.Load() != 2 {
-		t.Errorf("bcrypt calls = %d after expiry, want 2", calls.Load())
+		if got := calls.Load(); got != s.wantCalls {
+			t.Fatalf("%s: bcrypt calls = %d, want %d", s.name, got, s.wantCalls)
+		}
 	}
 }
 
@@ -88,7 +107,7 @@ func TestCacheBound(t *testing.T) {
 	}
 	hits := 0
 	for u, p := range users {
-		if c.cache.hit(c.cache.sum(u, p), time.Now()) {
+		if c.cache.hit(c.cache.sum(u, p), c.state.Load().file, time.Now()) {
 			hits++
 		}
 	}
@@ -107,11 +126,11 @@ func TestCacheBound(t *testing.T) {
 }
 
 func TestCacheKeyIsKeyedHash(t *testing.T) {
-	a, err := newCredCache(10, time.Minute)
+	a, err := newCredCache(10, time.Minute, time.Hour)
 	if err != nil {
 		t.Fatal(err)
 	}
-	b, err := newCredCache(10, time.Minute)
+	b, err := newCredCache(10, time.Minute, time.Hour)
 	if err != nil {
 		t.Fatal(err)
 	}

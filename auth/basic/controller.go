@@ -35,11 +35,20 @@ type Options struct {
 	Logger     *slog.Logger          // nil: discard
 	Registerer prometheus.Registerer // nil: metrics are kept but not registered
 
-	CacheSize    int           // verified credentials remembered; default 10000
-	CacheTTL     time.Duration // how long a verification is remembered; default 5m
+	CacheSize int // verified credentials remembered; default 10000
+	// CacheTTL is how long a verified credential is remembered after its last use; default 5m. Every use extends
+	// it, up to CacheMaxAge after the bcrypt check.
+	CacheTTL time.Duration
+	// CacheMaxAge is how long after its bcrypt check a credential is remembered at most, however often it is
+	// used; default 1h. A reload that keeps a user's hash keeps their cached logins.
+	CacheMaxAge  time.Duration
 	PollInterval time.Duration // how often the file is stat'ed besides fsnotify events; default 2s
 	AddrLimit    Limit         // failures per client address; default 20 at once, one more per second
-	UserLimit    Limit         // failures per user name; default 10 at once, one more every 2s
+	// PairLimit is the failure budget of one user name from one client address; default 10 at once, one more
+	// every 2s. There is no budget per user name alone: failures for a user never refuse that user elsewhere.
+	PairLimit Limit
+	// Deprecated: user names are no longer throttled on their own (that let anyone lock a user out); ignored.
+	UserLimit Limit
 	// GlobalLimit is the failure budget of all clients together; while it is spent (a flood from many addresses),
 	// every bcrypt verification goes through the failure lane. Default 50 at once, one more every 100ms.
 	GlobalLimit Limit
@@ -47,8 +56,9 @@ type Options struct {
 	// default half the CPUs, at least 1.
 	FailureLane int
 
-	disableNotify bool          // tests: rely on polling alone
-	quiet         time.Duration // tests: quietPeriod
+	disableNotify bool             // tests: rely on polling alone
+	quiet         time.Duration    // tests: quietPeriod
+	now           func() time.Time // tests: a fake clock for the cache, the limiters and the quiet period
 }
 
 func (o *Options) defaults() {
@@ -61,14 +71,17 @@ func (o *Options) defaults() {
 	if o.CacheTTL == 0 {
 		o.CacheTTL = 5 * time.Minute
 	}
+	if o.CacheMaxAge == 0 {
+		o.CacheMaxAge = time.Hour
+	}
 	if o.PollInterval == 0 {
 		o.PollInterval = 2 * time.Second
 	}
 	if o.AddrLimit == (Limit{}) {
 		o.AddrLimit = Limit{Burst: 20, Every: time.Second}
 	}
-	if o.UserLimit == (Limit{}) {
-		o.UserLimit = Limit{Burst: 10, Every: 2 * time.Second}
+	if o.PairLimit == (Limit{}) {
+		o.PairLimit = Limit{Burst: 10, Every: 2 * time.Second}
 	}
 	if o.GlobalLimit == (Limit{}) {
 		o.GlobalLimit = Limit{Burst: 50, Every: 100 * time.Millisecond}
@@ -78,6 +91,9 @@ func (o *Options) defaults() {
 	}
 	if o.FailureLane == 0 {
 		o.FailureLane = max(1, runtime.GOMAXPROCS(0)/2)
+	}
+	if o.now == nil {
+		o.now = time.Now
 	}
 }
 
@@ -90,10 +106,10 @@ func (o Options) Validate() error {
 	if o.Path == "" {
 		errs = append(errs, errors.New(`"path" must be set to an htpasswd file`))
 	}
-	if o.CacheSize < 0 || o.CacheTTL < 0 || o.PollInterval < 0 || o.FailureLane < 0 {
-		errs = append(errs, errors.New("cache size, cache TTL, poll interval and failure lane must not be negative"))
+	if o.CacheSize < 0 || o.CacheTTL < 0 || o.CacheMaxAge < 0 || o.PollInterval < 0 || o.FailureLane < 0 {
+		errs = append(errs, errors.New("cache size, cache TTL, cache max age, poll interval and failure lane must not be negative"))
 	}
-	for _, l := range []Limit{o.AddrLimit, o.UserLimit, o.GlobalLimit} {
+	for _, l := range []Limit{o.AddrLimit, o.PairLimit, o.GlobalLimit} {
 		if l != (Limit{}) && (l.Burst < 1 || l.Every <= 0) {
 			errs = append(errs, errors.New("failure limits need a burst of at least 1 and a positive interval"))
 			break
@@ -104,14 +120,16 @@ func (o Options) Validate() error {
 
 // Controller is a distribution AccessController checking Basic credentials against a live htpasswd file.
 type Controller struct {
-	opts    Options
-	log     *slog.Logger
-	metrics *metrics
-	cache   *credCache
-	addrs   *limiter
-	users   *limiter
-	global  *limiter
-	lane    semaphore
+	opts     Options
+	log      *slog.Logger
+	metrics  *metrics
+	cache    *credCache
+	now      func() time.Time
+	addrs    *limiter // per client address
+	pairs    *limiter // per client address and user name, keyed by pairHash of both
+	pairHash *keyedHash
+	global   *limiter
+	lane     semaphore
 
 	// verify checks a password with bcrypt; tests replace it to count calls.
 	verify func(f *htpasswd.File, user, password string) bool
@@ -121,17 +139,18 @@ type Controller struct {
 	state atomic.Pointer[fileState]
 
 	reloadMu     sync.Mutex // serialises reloads and guards pending
-	pending      fileSig    // an in-place rewrite waiting for the quiet period
+	pending      *fileSig   // an in-place rewrite or a disappearance waiting for the quiet period
 	pendingSince time.Time
 	stop         context.CancelFunc
 	done         chan struct{}
 }
 
-// fileState is the htpasswd file in effect and its generation, bumped on every successful reload.
+// fileState is the htpasswd file in effect: the users of the last version read (only its good lines), or none
+// while the file is missing or unreadable.
 type fileState struct {
-	file *htpasswd.File
-	gen  uint64
-	sig  fileSig
+	file       *htpasswd.File
+	sig        fileSig
+	unreadable bool
 }
 
 var (
@@ -149,21 +168,27 @@ func New(opts Options) (*Controller, error) {
 	if err != nil {
 		return nil, fmt.Errorf("registering auth metrics: %w", err)
 	}
-	cache, err := newCredCache(opts.CacheSize, opts.CacheTTL)
+	cache, err := newCredCache(opts.CacheSize, opts.CacheTTL, opts.CacheMaxAge)
 	if err != nil {
 		return nil, fmt.Errorf("creating credential cache key: %w", err)
 	}
+	pairHash, err := newKeyedHash()
+	if err != nil {
+		return nil, fmt.Errorf("creating throttle key: %w", err)
+	}
 	c := &Controller{
-		opts:    opts,
-		log:     opts.Logger,
-		metrics: m,
-		cache:   cache,
-		addrs:   newLimiter(opts.AddrLimit, 10000),
-		users:   newLimiter(opts.UserLimit, 10000),
-		global:  newLimiter(opts.GlobalLimit, 1),
-		lane:    make(semaphore, opts.FailureLane),
-		verify:  (*htpasswd.File).Verify,
-		done:    make(chan struct{}),
+		pairHash: pairHash,
+		opts:     opts,
+		log:      opts.Logger,
+		metrics:  m,
+		cache:    cache,
+		now:      opts.now,
+		addrs:    newLimiter(opts.AddrLimit, 10000),
+		pairs:    newLimiter(opts.PairLimit, 10000),
+		global:   newLimiter(opts.GlobalLimit, 1),
+		lane:     make(semaphore, opts.FailureLane),
+		verify:   (*htpasswd.File).Verify,
+		done:     make(chan struct{}),
 	}
 	c.bcryptNanos.Store(int64(50 * time.Millisecond))
 	sig, _ := statFile(opts.Path)
@@ -171,7 +196,8 @@ func New(opts Options) (*Controller, error) {
 	if err != nil {
 		return nil, fmt.Errorf("loading htpasswd file for %s access controller: %w", Name, err)
 	}
-	c.state.Store(&fileState{file: f, gen: 0, sig: sig})
+	c.state.Store(&fileState{file: f, sig: sig})
+	c.metrics.fileLoaded(len(f.Users()), nil)
 	ctx, cancel := context.WithCancel(context.Background())
 	c.stop = cancel
 	go c.watch(ctx)
@@ -245,7 +271,7 @@ func (c *Controller) Authorized(r *http.Request, _ ...auth.Access) (*auth.Grant,
 	}
 	st := c.state.Load()
 	key := c.cache.sum(user, password)
-	if c.cache.hit(key, time.Now()) {
+	if c.cache.hit(key, st.file, c.now()) {
 		c.metrics.hit.Inc()
 		c.metrics.success.Inc()
 		return &auth.Grant{User: auth.UserInfo{Name: user}}, nil
@@ -253,7 +279,9 @@ func (c *Controller) Authorized(r *http.Request, _ ...auth.Access) (*auth.Grant,
 	c.metrics.miss.Inc()
 	switch c.check(r.Context(), st, user, password, clientAddr(r)) {
 	case verified:
-		c.cache.put(key, st.gen, time.Now())
+		if hash, ok := st.file.Hash(user); ok {
+			c.cache.put(key, user, hash, c.now())
+		}
 		c.metrics.success.Inc()
 		return &auth.Grant{User: auth.UserInfo{Name: user}}, nil
 	case throttled:
@@ -272,20 +300,25 @@ const (
 	throttled
 )
 
-// check runs bcrypt for a credential the cache did not know, within the failure budgets of addr and user.
+// check runs bcrypt for a credential the cache did not know, routed by the failures of its address and of its user
+// from that address (see decide).
 func (c *Controller) check(ctx context.Context, st *fileState, user, password, addr string) outcome {
-	isThrottled, suspect := c.budget(addr, user)
-	if isThrottled {
+	pair := c.pairKey(addr, user)
+	switch r := c.route(addr, pair); r {
+	case routeRefuse:
 		c.delayLikeBcrypt(ctx)
 		return throttled
-	}
-	if suspect {
-		if !c.lane.acquire(ctx, 2*time.Second) {
+	case routeSuspect, routeFlood:
+		wait := 2 * time.Second
+		if r == routeFlood {
+			wait = 0 // as long as the client waits
+		}
+		if !c.lane.acquire(ctx, wait) {
 			return throttled
 		}
 		defer c.lane.release()
 		// The budget may have been spent by the requests ahead in the lane.
-		if isThrottled, _ = c.budget(addr, user); isThrottled {
+		if c.route(addr, pair) == routeRefuse {
 			return throttled
 		}
 	}
@@ -295,17 +328,17 @@ func (c *Controller) check(ctx context.Context, st *fileState, user, password, a
 	if ok {
 		return verified
 	}
-	now := time.Now()
-	addrNow, userNow := c.addrs.fail(addr, now), c.users.fail(user, now)
+	now := c.now()
+	addrNow, pairNow := c.addrs.fail(addr, now), c.pairs.fail(pair, now)
 	if c.global.fail(globalKey, now) {
-		c.log.Warn("authentication failures from many clients: all password checks now share the failure lane")
+		c.log.Warn("authentication failures from many clients: new clients' password checks now share the failure lane")
 	}
 	c.log.Info("authentication failed", "user", logName(user), "client", addr)
 	if addrNow {
 		c.log.Warn("throttling authentication failures from client", "client", addr)
 	}
-	if userNow {
-		c.log.Warn("throttling authentication failures for user", "user", logName(user))
+	if pairNow {
+		c.log.Warn("throttling authentication failures for user from client", "user", logName(user), "client", addr)
 	}
 	return rejected
 }
@@ -313,14 +346,18 @@ func (c *Controller) check(ctx context.Context, st *fileState, user, password, a
 // globalKey is the single key of the global failure limiter.
 const globalKey = "*"
 
-// budget reports whether the address or user has no failures left, and whether the request is suspect: either has
-// a failure on record, or the global failure budget is spent.
-func (c *Controller) budget(addr, user string) (throttled, suspect bool) {
-	now := time.Now()
-	aThrottled, aSuspect := c.addrs.state(addr, now)
-	uThrottled, uSuspect := c.users.state(user, now)
-	flood, _ := c.global.state(globalKey, now)
-	return aThrottled || uThrottled, aSuspect || uSuspect || flood
+// route decides how a request from addr for the (address, user) pair key is checked now.
+func (c *Controller) route(addr, pair string) route {
+	now := c.now()
+	flood := c.global.state(globalKey, now).throttled
+	return decide(c.addrs.state(addr, now), c.pairs.state(pair, now), flood)
+}
+
+// pairKey is the pairs limiter's key for a user from addr: a fixed-size keyed hash, as user names are
+// client-supplied and unbounded.
+func (c *Controller) pairKey(addr, user string) string {
+	k := c.pairHash.sum(addr, user)
+	return string(k[:])
 }
 
 // recordBcrypt folds one bcrypt duration into the moving average.

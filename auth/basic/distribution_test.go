@@ -13,6 +13,7 @@ import (
 	"github.com/distribution/distribution/v3/registry/handlers"
 	_ "github.com/distribution/distribution/v3/registry/storage/driver/inmemory"
 	"github.com/google/go-cmp/cmp"
+	"github.com/prometheus/client_golang/prometheus"
 	"github.com/sirupsen/logrus"
 )
 
@@ -73,7 +74,8 @@ func get(t *testing.T, url, user, password string) (response, time.Duration) {
 func TestResponsesMatchUpstream(t *testing.T) {
 	path := tempPath(t)
 	writeUsers(t, path, map[string]string{"alice": "pw-alice"})
-	ours := newRegistry(t, Name, configuration.Parameters{"realm": "Registry Realm", "path": path, "context": t.Context()})
+	reg := prometheus.NewRegistry()
+	ours := newRegistry(t, Name, configuration.Parameters{"realm": "Registry Realm", "path": path, "context": t.Context(), "registerer": reg})
 	upstream := newRegistry(t, "htpasswd", configuration.Parameters{"realm": "Registry Realm", "path": path})
 
 	for _, p := range []string{"/v2/", "/v2/library/app/manifests/latest", "/v2/_catalog"} {
@@ -103,14 +105,25 @@ func TestResponsesMatchUpstream(t *testing.T) {
 		})
 	}
 
-	// Exhaust the loopback address's failure budget, then compare a throttled answer with a plain failure.
-	var failure response
-	for range 25 {
-		failure, _ = get(t, ours.URL+"/v2/", "alice", "wrong")
+	// A genuine failure, checked by bcrypt, then alice's budget from the loopback address spent: a throttled answer
+	// must look exactly like the genuine failure.
+	if n := counter(t, reg, "registry_kit_auth_requests_total", "throttled"); n != 0 {
+		t.Fatalf("%v requests throttled before the budget was spent", n)
 	}
+	failure, _ := get(t, ours.URL+"/v2/", "bob", "wrong")
+	if n := counter(t, reg, "registry_kit_auth_requests_total", "throttled"); n != 0 {
+		t.Fatal("the reference failure was itself throttled")
+	}
+	for range 25 {
+		get(t, ours.URL+"/v2/", "alice", "wrong")
+	}
+	before := counter(t, reg, "registry_kit_auth_requests_total", "throttled")
 	throttled, _ := get(t, ours.URL+"/v2/", "alice", "wrong")
+	if after := counter(t, reg, "registry_kit_auth_requests_total", "throttled"); after != before+1 {
+		t.Fatalf("the last wrong password was not throttled (throttled %v -> %v)", before, after)
+	}
 	if diff := cmp.Diff(failure, throttled); diff != "" {
-		t.Errorf("throttled response differs from a failure (-failure +throttled):\n%s", diff)
+		t.Errorf("throttled response differs from a genuine failure (-failure +throttled):\n%s", diff)
 	}
 	// A logged-in client from the throttled address still gets in with its cached credential.
 	if got, _ := get(t, ours.URL+"/v2/", "alice", "pw-alice"); got.Status != http.StatusOK {

@@ -5,6 +5,7 @@ import (
 	"net/http/httptest"
 	"os"
 	"path/filepath"
+	"sync"
 	"sync/atomic"
 	"testing"
 	"time"
@@ -39,7 +40,7 @@ func newTestController(t *testing.T, opts Options) (*Controller, *atomic.Int64, 
 	opts.Registerer = reg
 	// Tests that poll for a change fail many times on purpose: unless a test is about throttling, don't throttle.
 	generous := Limit{Burst: 1 << 20, Every: time.Millisecond}
-	for _, l := range []*Limit{&opts.AddrLimit, &opts.UserLimit, &opts.GlobalLimit} {
+	for _, l := range []*Limit{&opts.AddrLimit, &opts.PairLimit, &opts.GlobalLimit} {
 		if *l == (Limit{}) {
 			*l = generous
 		}
@@ -109,6 +110,31 @@ func counter(t *testing.T, reg *prometheus.Registry, name, result string) float6
 	return 0
 }
 
+// gauge reads one gauge from reg: unlabelled when line is "", else the series with that line label.
+func gauge(t *testing.T, reg *prometheus.Registry, name, line string) float64 {
+	t.Helper()
+	mfs, err := reg.Gather()
+	if err != nil {
+		t.Fatal(err)
+	}
+	for _, mf := range mfs {
+		if mf.GetName() != name {
+			continue
+		}
+		for _, m := range mf.GetMetric() {
+			if line == "" && len(m.GetLabel()) == 0 {
+				return m.GetGauge().GetValue()
+			}
+			for _, l := range m.GetLabel() {
+				if l.GetName() == "line" && l.GetValue() == line {
+					return m.GetGauge().GetValue()
+				}
+			}
+		}
+	}
+	return 0
+}
+
 // eventually polls cond until it holds or d passes.
 func eventually(t *testing.T, d time.Duration, what string, cond func() bool) {
 	t.Helper()
@@ -128,4 +154,34 @@ func mustWrite(t *testing.T, path, data string) {
 	if err := os.WriteFile(path, []byte(data), 0o600); err != nil {
 		t.Fatal(err)
 	}
+}
+
+// fakeClock is the controller's clock in tests that wait for time rather than for an event.
+type fakeClock struct {
+	mu sync.Mutex
+	t  time.Time
+}
+
+func newFakeClock() *fakeClock { return &fakeClock{t: time.Date(2026, 12, 1, 12, 0, 0, 0, time.UTC)} }
+
+func (f *fakeClock) Now() time.Time {
+	f.mu.Lock()
+	defer f.mu.Unlock()
+	return f.t
+}
+
+func (f *fakeClock) Advance(d time.Duration) {
+	f.mu.Lock()
+	f.t = f.t.Add(d)
+	f.mu.Unlock()
+}
+
+// mustCache is an empty credential cache with the default sizes.
+func mustCache(t *testing.T) *credCache {
+	t.Helper()
+	c, err := newCredCache(10000, 5*time.Minute, time.Hour)
+	if err != nil {
+		t.Fatal(err)
+	}
+	return c
 }

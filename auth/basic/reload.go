@@ -14,9 +14,9 @@ import (
 
 // fileSig identifies one version of the file behind a path, after following symlinks.
 type fileSig struct {
-	dev, ino uint64
-	size     int64
-	mtime    int64
+	dev, ino     uint64
+	size         int64
+	mtime, ctime int64 // ctime: a chmod that makes an unreadable file readable changes nothing else
 }
 
 func statFile(path string) (fileSig, error) {
@@ -26,7 +26,7 @@ func statFile(path string) (fileSig, error) {
 	}
 	sig := fileSig{size: fi.Size(), mtime: fi.ModTime().UnixNano()}
 	if st, ok := fi.Sys().(*syscall.Stat_t); ok {
-		sig.dev, sig.ino = uint64(st.Dev), st.Ino
+		sig.dev, sig.ino, sig.ctime = uint64(st.Dev), st.Ino, st.Ctim.Nano()
 	}
 	return sig, nil
 }
@@ -88,12 +88,12 @@ func (c *Controller) watch(ctx context.Context) {
 		case err := <-errs:
 			c.log.Warn("watching htpasswd file", "path", c.opts.Path, "err", err)
 		case <-settle.C:
-			if retry := c.reloadIfChanged(time.Now()); retry > 0 {
+			if retry := c.reloadIfChanged(c.now()); retry > 0 {
 				settle.Reset(retry)
 			}
 			rewatch()
 		case <-poll.C:
-			if retry := c.reloadIfChanged(time.Now()); retry > 0 {
+			if retry := c.reloadIfChanged(c.now()); retry > 0 {
 				settle.Reset(retry)
 			}
 			rewatch()
@@ -103,50 +103,81 @@ func (c *Controller) watch(ctx context.Context) {
 
 // quietPeriod is how long a file rewritten in place (same inode: truncated, then written) must stay unchanged before
 // it is loaded; otherwise it could be caught half-written, and a half-written file can parse cleanly with users
-// missing. A file replaced by rename (atomic writers, Kubernetes Secret volumes) is complete and loads at once.
+// missing. A file replaced by rename (atomic writers, Kubernetes Secret volumes) is complete and loads at once. A file
+// that disappears must stay gone as long before everyone is refused, so a delete-and-recreate does not flap.
 const quietPeriod = 200 * time.Millisecond
 
 // reloadIfChanged reloads the file if its signature differs from the one last loaded or tried. It returns a delay
-// after which to look again when the file may still be being written.
+// after which to look again when the file may still be being written. Whatever the new version holds is what counts:
+// its good lines are applied and each bad one is reported (never the old file kept whole, which would keep a removed
+// user in); a missing or unreadable file refuses every user until it can be read again.
 func (c *Controller) reloadIfChanged(now time.Time) (retry time.Duration) {
 	c.reloadMu.Lock()
 	defer c.reloadMu.Unlock()
-	sig, err := statFile(c.opts.Path)
-	if err != nil {
+	sig, statErr := statFile(c.opts.Path)
+	if statErr != nil {
 		sig = fileSig{} // missing: retry when it reappears
 	}
 	cur := c.state.Load()
 	if sig == cur.sig {
+		c.pending = nil
 		return 0
 	}
-	if err == nil && sig.ino != 0 && sig.dev == cur.sig.dev && sig.ino == cur.sig.ino {
-		// Rewritten in place: wait until it has been seen unchanged for the quiet period. File timestamps cannot
-		// tell, as a stat racing a truncate can see the new size with the old mtime.
-		if sig != c.pending {
-			c.pending, c.pendingSince = sig, now
+	inPlace := statErr == nil && sig.ino != 0 && sig.dev == cur.sig.dev && sig.ino == cur.sig.ino
+	if inPlace || statErr != nil {
+		// Wait until it has been seen unchanged for the quiet period. File timestamps cannot tell, as a stat racing
+		// a truncate can see the new size with the old mtime.
+		if c.pending == nil || sig != *c.pending {
+			c.pending, c.pendingSince = &sig, now
 			return c.opts.quiet
 		}
 		if wait := c.opts.quiet - now.Sub(c.pendingSince); wait > 0 {
 			return wait
 		}
 	}
-	f, err := htpasswd.Load(c.opts.Path)
+	c.pending = nil
+	f, skipped, err := htpasswd.LoadLenient(c.opts.Path)
 	if after, _ := statFile(c.opts.Path); after != sig {
 		return c.opts.quiet // changed while being read: look again
 	}
 	if err != nil {
-		// Remember the failed signature so one bad version is logged once, not at every poll.
-		c.state.Store(&fileState{file: cur.file, gen: cur.gen, sig: sig})
-		c.metrics.reloadFailed.Inc()
-		c.log.Error("reloading htpasswd file; keeping the previous users", "path", c.opts.Path, "err", err)
+		c.refuseEveryone(sig, err)
 		return 0
 	}
-	next := &fileState{file: f, gen: cur.gen + 1, sig: sig}
-	// Reset the cache to the new generation first: a verification against the old file finishing after this
-	// point cannot be remembered, and none remembered before survives.
-	c.cache.reset(next.gen)
-	c.state.Store(next)
-	c.metrics.reloadOK.Inc()
-	c.log.Info("reloaded htpasswd file", "path", c.opts.Path, "users", len(f.Users()))
+	c.apply(f, skipped, sig, cur)
 	return 0
+}
+
+// apply puts the good lines of a new version in effect and reports its bad ones, each by number (never its content).
+// Cached logins of users whose hash is unchanged stay valid; the others end now.
+func (c *Controller) apply(f *htpasswd.File, skipped []*htpasswd.LineError, sig fileSig, cur *fileState) {
+	c.state.Store(&fileState{file: f, sig: sig})
+	kept := c.cache.prune(f)
+	c.metrics.fileLoaded(len(f.Users()), skipped)
+	attrs := []any{"path", c.opts.Path, "users", len(f.Users()), "cached_logins_kept", kept}
+	if cur.unreadable {
+		c.log.Info("htpasswd file readable again", "path", c.opts.Path)
+	}
+	if len(skipped) == 0 {
+		c.metrics.reloadOK.Inc()
+		c.log.Info("reloaded htpasswd file", attrs...)
+		return
+	}
+	c.metrics.reloadPartial.Inc()
+	for _, le := range skipped {
+		c.log.Error("skipping bad line of htpasswd file", "path", c.opts.Path, "line", le.Line, "err", le.Err)
+	}
+	c.log.Warn("reloaded htpasswd file without its bad lines: their users are refused until fixed",
+		append(attrs, "bad_lines", len(skipped))...)
+}
+
+// refuseEveryone takes every user out of effect while the file cannot be read, and says so once per version.
+func (c *Controller) refuseEveryone(sig fileSig, err error) {
+	empty := htpasswd.New()
+	c.state.Store(&fileState{file: empty, sig: sig, unreadable: true})
+	c.cache.prune(empty)
+	c.metrics.reloadFailed.Inc()
+	c.metrics.fileUnreadable()
+	c.log.Error("htpasswd file missing or unreadable: refusing every user until it can be read again",
+		"path", c.opts.Path, "err", err)
 }

@@ -18,9 +18,8 @@ type bucket struct {
 	last   time.Time
 }
 
-// limiter tracks recent failures per key (client address, user name). A key whose bucket is empty is throttled:
-// its requests get no bcrypt at all. A key with any recent failure is suspect: its bcrypt runs in the failure lane,
-// a small semaphore, so failing clients together can keep at most that many cores busy.
+// limiter tracks recent failures per key (client address, or client address and user name). A key whose bucket is
+// empty is throttled; a key with any recent failure is suspect. decide turns both into a route.
 type limiter struct {
 	limit Limit
 	max   int
@@ -48,15 +47,53 @@ func (l *limiter) tokensLocked(k string, now time.Time) *bucket {
 	return b
 }
 
-// state reports whether k is throttled (no failures left) and whether it is suspect (some failure on record).
-func (l *limiter) state(k string, now time.Time) (throttled, suspect bool) {
+// standing is a key's record in a limiter.
+type standing struct {
+	throttled bool // no failures left
+	suspect   bool // some failure on record
+}
+
+// state reports k's standing.
+func (l *limiter) state(k string, now time.Time) standing {
 	l.mu.Lock()
 	defer l.mu.Unlock()
 	b := l.tokensLocked(k, now)
 	if b == nil {
-		return false, false
+		return standing{}
 	}
-	return b.tokens < 1, true
+	return standing{throttled: b.tokens < 1, suspect: true}
+}
+
+// route is how a credential the cache does not know is checked.
+type route int
+
+const (
+	// routeFree runs bcrypt at once: neither the address nor this user from it has failed lately.
+	routeFree route = iota
+	// routeSuspect runs bcrypt in the failure lane, a small semaphore, so failing clients together keep at most
+	// that many cores busy; a request that cannot get a slot in time is throttled.
+	routeSuspect
+	// routeFlood is a clean request while the global failure budget is spent: bcrypt in the failure lane too, but
+	// it waits for its turn as long as its client does, and is never refused for others' failures.
+	routeFlood
+	// routeRefuse answers 401 without bcrypt: the address, or this user from it, has no failures left.
+	routeRefuse
+)
+
+// decide routes a request by the standing of its address, of its (address, user) pair, and whether a flood from
+// many addresses has spent the global budget. A user's failures from other addresses never count: wrong guesses
+// for "admin" from one client cannot lock admin out anywhere else (bcrypt's cost and the lane are the brake).
+// Clients sharing an address (behind a NAT or proxy) share its budget.
+func decide(addr, pair standing, flood bool) route {
+	switch {
+	case addr.throttled, pair.throttled:
+		return routeRefuse
+	case addr.suspect, pair.suspect:
+		return routeSuspect
+	case flood:
+		return routeFlood
+	}
+	return routeFree
 }
 
 // fail spends one failure of k's budget and reports whether k just became throttled.
@@ -98,19 +135,23 @@ func (l *limiter) evictLocked(now time.Time) {
 // semaphore bounds concurrent bcrypt work of suspect requests.
 type semaphore chan struct{}
 
-// acquire waits up to wait for a slot.
+// acquire waits up to wait for a slot; with wait 0, until ctx ends.
 func (s semaphore) acquire(ctx context.Context, wait time.Duration) bool {
 	select {
 	case s <- struct{}{}:
 		return true
 	default:
 	}
-	t := time.NewTimer(wait)
-	defer t.Stop()
+	var timeout <-chan time.Time
+	if wait > 0 {
+		t := time.NewTimer(wait)
+		defer t.Stop()
+		timeout = t.C
+	}
 	select {
 	case s <- struct{}{}:
 		return true
-	case <-t.C:
+	case <-timeout:
 		return false
 	case <-ctx.Done():
 		return false

@@ -151,30 +151,65 @@ func TestThrottledAnswerTakesBcryptTime(t *testing.T) {
 	}
 }
 
-func TestThrottlePerUser(t *testing.T) {
+// TestThrottlePerAddressAndUser spends the budget of one user from one address and checks what that throttles: that
+// user from that address, and nothing else.
+func TestThrottlePerAddressAndUser(t *testing.T) {
 	path := tempPath(t)
-	writeUsers(t, path, map[string]string{"alice": "pw-alice"})
-	c, calls, _ := newTestController(t, Options{Path: path, UserLimit: Limit{Burst: 3, Every: time.Hour}})
+	writeUsers(t, path, map[string]string{"alice": "pw-alice", "bob": "pw-bob"})
+	c, calls, _ := newTestController(t, Options{Path: path, PairLimit: Limit{Burst: 3, Every: time.Hour}})
 	if !authorized(t, c, "10.0.0.1", "alice", "pw-alice") {
 		t.Fatal("alice rejected")
 	}
-	// Failures for alice from many addresses exhaust her user budget.
-	for i := range 3 {
-		if authorized(t, c, fmt.Sprintf("198.51.100.%d", i), "alice", "wrong") {
+	const attacker = "198.51.100.7"
+	for range 3 {
+		if authorized(t, c, attacker, "alice", "wrong") {
 			t.Fatal("wrong password granted")
 		}
 	}
-	before := calls.Load()
-	if authorized(t, c, "198.51.100.200", "alice", "wrong") || calls.Load() != before {
-		t.Error("a throttled user's failure still ran bcrypt")
+	c.cache = mustCache(t) // every login below is a first login: no cached credential helps
+	steps := []struct {
+		name, addr, user, password string
+		want, wantBcrypt           bool
+	}{
+		{"alice from the spent address is throttled without bcrypt", attacker, "alice", "wrong", false, false},
+		{"even with her right password", attacker, "alice", "pw-alice", false, false},
+		{"alice's right password from another address", "10.0.0.2", "alice", "pw-alice", true, true},
+		{"a wrong guess for alice from another address is still checked", "10.0.0.3", "alice", "wrong", false, true},
+		{"another user from the spent address", attacker, "bob", "pw-bob", true, true},
 	}
-	// Her cached session is untouched by the throttle.
-	if !authorized(t, c, "10.0.0.1", "alice", "pw-alice") {
-		t.Error("alice's cached credential rejected while her user name is throttled")
+	for _, s := range steps {
+		before := calls.Load()
+		if got := authorized(t, c, s.addr, s.user, s.password); got != s.want {
+			t.Errorf("%s: authorized = %v, want %v", s.name, got, s.want)
+		}
+		if ran := calls.Load() != before; ran != s.wantBcrypt {
+			t.Errorf("%s: bcrypt ran = %v, want %v", s.name, ran, s.wantBcrypt)
+		}
 	}
-	// Other users are not affected.
-	if ok, _ := c.addrs.state("198.51.100.200", time.Now()); ok {
-		t.Error("an address with no failures of its own is throttled")
+}
+
+func TestDecide(t *testing.T) {
+	clean, suspect, spent := standing{}, standing{suspect: true}, standing{throttled: true, suspect: true}
+	tests := []struct {
+		name       string
+		addr, pair standing
+		flood      bool
+		want       route
+	}{
+		{"clean", clean, clean, false, routeFree},
+		{"clean during a flood waits its turn, is never refused", clean, clean, true, routeFlood},
+		{"address with failures", suspect, clean, false, routeSuspect},
+		{"pair with failures", suspect, suspect, false, routeSuspect},
+		{"address spent", spent, clean, false, routeRefuse},
+		{"pair spent", suspect, spent, false, routeRefuse},
+		{"pair spent, address recovered", clean, spent, true, routeRefuse},
+	}
+	for _, tt := range tests {
+		t.Run(tt.name, func(t *testing.T) {
+			if got := decide(tt.addr, tt.pair, tt.flood); got != tt.want {
+				t.Errorf("decide = %d, want %d", got, tt.want)
+			}
+		})
 	}
 }
 
@@ -198,4 +233,81 @@ func TestAnonymousIsNotAFailure(t *testing.T) {
 	if !authorized(t, c, "10.0.0.1", "alice", "pw-alice") {
 		t.Error("anonymous challenges throttled the address")
 	}
+}
+
+// TestWrongPasswordFloodNeverRefusesTheUser is the lockout attack: with the default budgets, one address floods
+// wrong passwords for admin. Meanwhile admin's right password is never refused: neither a first login from another
+// address (a full check, as on every cache miss) nor an already logged-in client, also across a reload of the file
+// that adds an unrelated user.
+func TestWrongPasswordFloodNeverRefusesTheUser(t *testing.T) {
+	path := tempPath(t)
+	writeUsers(t, path, map[string]string{"admin": "pw-admin"})
+	c, _, reg := newTestController(t, Options{
+		Path: path, PollInterval: time.Hour, disableNotify: true,
+		AddrLimit: Limit{Burst: 20, Every: time.Second}, PairLimit: Limit{Burst: 10, Every: 2 * time.Second},
+		GlobalLimit: Limit{Burst: 50, Every: 100 * time.Millisecond},
+	})
+	c.bcryptNanos.Store(int64(time.Millisecond)) // throttled answers wait like bcrypt: keep the flood fast
+	if !authorized(t, c, "10.0.0.1", "admin", "pw-admin") {
+		t.Fatal("admin rejected before the flood")
+	}
+
+	done := make(chan struct{})
+	var wg sync.WaitGroup
+	var granted, attempts atomic.Int64
+	for g := range 4 {
+		wg.Add(1)
+		go func() {
+			defer wg.Done()
+			for i := 0; ; i++ {
+				select {
+				case <-done:
+					return
+				default:
+				}
+				attempts.Add(1)
+				if _, err := c.Authorized(request("192.0.2.66", "admin", fmt.Sprintf("guess-%d-%d", g, i))); err == nil {
+					granted.Add(1)
+				}
+			}
+		}()
+	}
+	defer func() { close(done); wg.Wait() }()
+	eventually(t, 10*time.Second, "the flood was never throttled", func() bool {
+		return counter(t, reg, "registry_kit_auth_requests_total", "throttled") > 0
+	})
+
+	var fresh, loggedIn int
+	for i := range 60 {
+		if i == 30 { // an unrelated user is added: admin's entry is unchanged
+			f, err := htpasswd.Load(path)
+			if err != nil {
+				t.Fatal(err)
+			}
+			if err := f.Set("bob", "pw-bob", testCost); err != nil {
+				t.Fatal(err)
+			}
+			if err := f.WriteFile(path); err != nil {
+				t.Fatal(err)
+			}
+			c.reloadIfChanged(time.Now())
+			if got := counter(t, reg, "registry_kit_auth_reloads_total", "success"); got != 1 {
+				t.Fatalf("reloads_total{success} = %v, want 1", got)
+			}
+		}
+		if c.check(t.Context(), c.state.Load(), "admin", "pw-admin", "10.0.0.2") != verified {
+			fresh++
+		}
+		if !authorized(t, c, "10.0.0.1", "admin", "pw-admin") {
+			loggedIn++
+		}
+	}
+	if fresh != 0 || loggedIn != 0 {
+		t.Errorf("during the flood, admin's right password got %d 401s as a first login from another address and %d "+
+			"as a logged-in client; want none", fresh, loggedIn)
+	}
+	if granted.Load() != 0 {
+		t.Errorf("%d of the flood's wrong passwords were granted", granted.Load())
+	}
+	t.Logf("%d wrong passwords sent, %v throttled", attempts.Load(), counter(t, reg, "registry_kit_auth_requests_total", "throttled"))
 }

@@ -2,10 +2,12 @@ package registry
 
 import (
 	"bytes"
+	"context"
 	"net/http"
 	"os"
 	"path/filepath"
 	"regexp"
+	"slices"
 	"strconv"
 	"strings"
 	"time"
@@ -19,7 +21,9 @@ import (
 // authorization, same repository link check, same headers — straight from the filesystem driver's data file with
 // http.ServeContent on the *os.File, which lets net/http use sendfile. Anything it is not sure about (other routes,
 // names or digests outside the strict grammar, missing links or data, failed authorization) falls through to
-// distribution, which then produces its usual answer, errors included.
+// distribution, which then produces its usual answer, errors included. A request that falls through after the fast
+// path authorized it carries that decision, and distribution's access controller (onceAuthorized) answers from it:
+// each request is authenticated once, so bad credentials cost one bcrypt run and count one failure.
 
 var (
 	// repoNameRE is distribution's repository path grammar without a domain component (components of lower-case
@@ -73,12 +77,35 @@ func (b *blobFastPath) ServeHTTP(w http.ResponseWriter, r *http.Request) {
 		b.next.ServeHTTP(w, r)
 		return
 	}
-	if b.serve(w, r) {
+	served, r := b.serve(w, r)
+	if served {
 		b.served.Inc()
 		return
 	}
 	b.fellThrough.Inc()
 	b.next.ServeHTTP(w, r)
+}
+
+// authDecision is the fast path's authorization of a request, carried in its context to distribution.
+type authDecision struct {
+	access []auth.Access
+	grant  *auth.Grant
+	err    error
+}
+
+type authDecisionKey struct{}
+
+// onceAuthorized is the access controller distribution is given: for a request the fast path has already
+// authorized for the same access, it returns that decision instead of authenticating again.
+type onceAuthorized struct{ auth.AccessController }
+
+var _ auth.AccessController = onceAuthorized{}
+
+func (o onceAuthorized) Authorized(r *http.Request, access ...auth.Access) (*auth.Grant, error) {
+	if d, ok := r.Context().Value(authDecisionKey{}).(*authDecision); ok && slices.Equal(d.access, access) {
+		return d.grant, d.err
+	}
+	return o.AccessController.Authorized(r, access...)
 }
 
 // parseBlobPath splits /v2/<name>/blobs/<digest>; ok is false for anything outside the strict grammar.
@@ -99,34 +126,38 @@ func parseBlobPath(p string) (name, alg, hex string, ok bool) {
 	return name, alg, hex, true
 }
 
-// serve answers the request and returns true, or returns false having written nothing.
-func (b *blobFastPath) serve(w http.ResponseWriter, r *http.Request) bool {
+// serve answers the request and returns true, or returns false having written nothing, with the request to pass
+// on (carrying the authorization decision once there is one).
+func (b *blobFastPath) serve(w http.ResponseWriter, r *http.Request) (bool, *http.Request) {
 	if r.URL.RawQuery != "" {
-		return false
+		return false, r
 	}
 	name, alg, hex, ok := parseBlobPath(r.URL.Path)
 	if !ok {
-		return false
+		return false, r
 	}
 	if b.ac != nil {
-		access := auth.Access{Resource: auth.Resource{Type: "repository", Name: name}, Action: "pull"}
-		if _, err := b.ac.Authorized(r, access); err != nil {
-			return false // distribution repeats the check and writes the challenge
+		// The access distribution asks for on a blob GET or HEAD (handlers.appendAccessRecords).
+		access := []auth.Access{{Resource: auth.Resource{Type: "repository", Name: name}, Action: "pull"}}
+		grant, err := b.ac.Authorized(r, access...)
+		r = r.WithContext(context.WithValue(r.Context(), authDecisionKey{}, &authDecision{access: access, grant: grant, err: err}))
+		if err != nil {
+			return false, r // distribution writes the challenge, from this decision
 		}
 	}
 	dgst := alg + ":" + hex
 	link, err := os.ReadFile(filepath.Join(b.root, "repositories", filepath.FromSlash(name), "_layers", alg, hex, "link"))
 	if err != nil || !bytes.Equal(bytes.TrimSpace(link), []byte(dgst)) {
-		return false
+		return false, r
 	}
 	f, err := os.Open(filepath.Join(b.root, "blobs", alg, hex[:2], hex, "data"))
 	if err != nil {
-		return false
+		return false, r
 	}
 	defer f.Close()
 	fi, err := f.Stat()
 	if err != nil || !fi.Mode().IsRegular() {
-		return false
+		return false, r
 	}
 	h := w.Header()
 	h.Set("Docker-Distribution-Api-Version", "registry/2.0")
@@ -137,5 +168,5 @@ func (b *blobFastPath) serve(w http.ResponseWriter, r *http.Request) bool {
 	h.Set("Content-Type", "application/octet-stream")
 	h.Set("Content-Length", strconv.FormatInt(fi.Size(), 10))
 	http.ServeContent(w, r, dgst, time.Time{}, f)
-	return true
+	return true, r
 }

@@ -16,6 +16,7 @@ import (
 	"github.com/google/go-containerregistry/pkg/v1/random"
 	"github.com/google/go-containerregistry/pkg/v1/remote"
 	"github.com/google/go-containerregistry/pkg/v1/types"
+	"github.com/prometheus/client_golang/prometheus"
 )
 
 type capturedResponse struct {
@@ -213,6 +214,83 @@ func BenchmarkBlobGet(b *testing.B) {
 				if resp.StatusCode != http.StatusOK || n != size {
 					b.Fatalf("GET %s: %d, %d bytes", bc.url, resp.StatusCode, n)
 				}
+			}
+		})
+	}
+}
+
+// authCount reads registry_kit_auth_requests_total{result} from the default registry, where the server registers it.
+func authCount(t *testing.T, result string) float64 {
+	t.Helper()
+	mfs, err := prometheus.DefaultGatherer.Gather()
+	if err != nil {
+		t.Fatal(err)
+	}
+	for _, mf := range mfs {
+		if mf.GetName() != "registry_kit_auth_requests_total" {
+			continue
+		}
+		for _, m := range mf.GetMetric() {
+			for _, l := range m.GetLabel() {
+				if l.GetName() == "result" && l.GetValue() == result {
+					return m.GetCounter().GetValue()
+				}
+			}
+		}
+	}
+	return 0
+}
+
+// TestBlobFastPathAuthenticatesOnce sends blob requests the fast path authorizes and then passes to distribution:
+// each is authenticated once, so a wrong password counts one failure (one bcrypt run, one unit of the throttle).
+func TestBlobFastPathAuthenticatesOnce(t *testing.T) {
+	ts := startServer(t, testConfig(t))
+	img, err := random.Image(1000, 1)
+	if err != nil {
+		t.Fatal(err)
+	}
+	ref, _ := name.ParseReference(ts.Addr().String()+"/team/app:v1", name.Insecure)
+	if err := remote.Write(ref, img, remote.WithAuth(ts.auth())); err != nil {
+		t.Fatal(err)
+	}
+	layers, _ := img.Layers()
+	layer, _ := layers[0].Digest()
+	unknown := "sha256:" + strings.Repeat("b", 64)
+	tests := []struct {
+		name, method, digest, password string
+		status                         int
+		result                         string
+	}{
+		{"wrong password, GET of a stored blob", http.MethodGet, layer.String(), "wrong", 401, "failure"},
+		{"wrong password, HEAD", http.MethodHead, layer.String(), "wrong-2", 401, "failure"},
+		{"wrong password, unknown blob", http.MethodGet, unknown, "wrong-3", 401, "failure"},
+		{"right password, unknown blob (falls through after success)", http.MethodGet, unknown, ts.password, 404, "success"},
+	}
+	for _, tt := range tests {
+		t.Run(tt.name, func(t *testing.T) {
+			before := map[string]float64{}
+			for _, r := range []string{"success", "failure", "throttled"} {
+				before[r] = authCount(t, r)
+			}
+			req, _ := http.NewRequest(tt.method, ts.url+"/v2/team/app/blobs/"+tt.digest, nil)
+			req.SetBasicAuth(AdminUser, tt.password)
+			resp, err := http.DefaultClient.Do(req)
+			if err != nil {
+				t.Fatal(err)
+			}
+			io.Copy(io.Discard, resp.Body)
+			resp.Body.Close()
+			if resp.StatusCode != tt.status {
+				t.Errorf("status %d, want %d", resp.StatusCode, tt.status)
+			}
+			got := map[string]float64{}
+			for _, r := range []string{"success", "failure", "throttled"} {
+				got[r] = authCount(t, r) - before[r]
+			}
+			want := map[string]float64{"success": 0, "failure": 0, "throttled": 0}
+			want[tt.result] = 1
+			if diff := cmp.Diff(want, got); diff != "" {
+				t.Errorf("authentications counted for one request (-want +got):\n%s", diff)
 			}
 		})
 	}

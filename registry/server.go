@@ -102,7 +102,7 @@ func New(cfg Config, opts ...Option) (_ *Server, err error) {
 		if s.ac, err = newAccessController(cfg, o.logger); err != nil {
 			return nil, fmt.Errorf("configuring authentication: %w", err)
 		}
-		if authType, err = shareAccessController(s.ac); err != nil {
+		if authType, err = shareAccessController(onceAuthorized{s.ac}); err != nil {
 			return nil, err
 		}
 	}

@@ -7,6 +7,7 @@ import (
 	"io"
 	"io/fs"
 	"log/slog"
+	"net"
 	"net/http"
 	"os"
 	"path/filepath"
@@ -177,12 +178,23 @@ func TestShutdownLetsUploadFinish(t *testing.T) {
 	}
 	stopped := make(chan error, 1)
 	go func() { stopped <- ts.stop() }()
-	time.Sleep(300 * time.Millisecond) // shutdown has begun: the listener is closed
+	// Wait for what the old fixed sleep hoped for: shutdown has begun, so the listener is closed.
+	for deadline := time.Now().Add(10 * time.Second); ; time.Sleep(10 * time.Millisecond) {
+		conn, err := net.DialTimeout("tcp", ts.Addr().String(), time.Second)
+		if err != nil {
+			break
+		}
+		conn.Close()
+		if time.Now().After(deadline) {
+			t.Fatal("the listener is still open 10s after shutdown began")
+		}
+	}
+	// A Run that does not wait for the upload returns now; give it a moment to show that.
 	select {
 	case err := <-stopped:
 		r := <-patched
 		t.Fatalf("Run returned while an upload was in flight: %v (patch: %d %v)\n%s", err, r.status, r.err, ts.logs.String())
-	default:
+	case <-time.After(200 * time.Millisecond):
 	}
 	if _, err := http.Get(ts.url + "/healthz"); err == nil {
 		t.Error("new connections are still accepted during shutdown")

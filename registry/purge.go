@@ -23,6 +23,9 @@ type uploadPurger struct {
 	driver        storagedriver.StorageDriver
 	age, interval time.Duration
 	logger        *slog.Logger
+	// now and after are the clock (time.Now and time.After; tests replace them before Run).
+	now   func() time.Time
+	after func(time.Duration) <-chan time.Time
 }
 
 // newUploadPurger returns nil when purging is off (UploadPurgeAge 0).
@@ -34,7 +37,8 @@ func newUploadPurger(cfg Config, backend storageBackend, logger *slog.Logger) (*
 	if err != nil {
 		return nil, fmt.Errorf("configuring storage for upload purging: %w", err)
 	}
-	return &uploadPurger{driver: d, age: cfg.UploadPurgeAge, interval: cfg.UploadPurgeInterval, logger: logger}, nil
+	return &uploadPurger{driver: d, age: cfg.UploadPurgeAge, interval: cfg.UploadPurgeInterval, logger: logger,
+		now: time.Now, after: time.After}, nil
 }
 
 // firstPurgeDelay is a random delay below min(interval, maxFirstPurgeDelay), so replicas started together do not
@@ -52,16 +56,14 @@ func (p *uploadPurger) run(ctx context.Context) {
 	delay := firstPurgeDelay(p.interval)
 	p.logger.Info("upload purging on", "age", p.age.String(), "interval", p.interval.String(),
 		"first_run_in", delay.Round(time.Millisecond).String())
-	timer := time.NewTimer(delay)
-	defer timer.Stop()
 	for {
 		select {
 		case <-ctx.Done():
 			return
-		case <-timer.C:
+		case <-p.after(delay):
 		}
 		p.purgeOnce(ctx)
-		timer.Reset(p.interval)
+		delay = p.interval
 	}
 }
 
@@ -70,7 +72,7 @@ const repositoriesRoot = "/docker/registry/v2/repositories"
 
 // purgeOnce removes the uploads older than age and logs how many it removed.
 func (p *uploadPurger) purgeOnce(ctx context.Context) int {
-	start := time.Now()
+	start := p.now()
 	// Before the first push there is no repositories directory: PurgeUploads would report its absence as an error.
 	if _, err := p.driver.Stat(ctx, repositoriesRoot); errors.As(err, new(storagedriver.PathNotFoundError)) {
 		p.logger.Debug("no repositories yet: no uploads to purge")
@@ -78,7 +80,7 @@ func (p *uploadPurger) purgeOnce(ctx context.Context) int {
 	}
 	deleted, errs := storage.PurgeUploads(ctx, p.driver, start.Add(-p.age), true)
 	attrs := []any{"purged", len(deleted), "older_than", p.age.String(),
-		"took", time.Since(start).Round(time.Millisecond).String()}
+		"took", p.now().Sub(start).Round(time.Millisecond).String()}
 	if len(errs) > 0 {
 		p.logger.Warn("purging abandoned uploads", append(attrs, "errors", len(errs), "err", errors.Join(errs...))...)
 	} else {

@@ -1,14 +1,16 @@
 package registry
 
 import (
-	"fmt"
 	"io"
 	"net/http"
 	"net/url"
 	"os"
 	"path"
 	"path/filepath"
+	"slices"
 	"strings"
+	"sync"
+	"sync/atomic"
 	"testing"
 	"time"
 )
@@ -80,68 +82,99 @@ func purgeRuns(logs string) int {
 	return strings.Count(logs, `msg="purged abandoned uploads"`) + strings.Count(logs, `msg="purging abandoned uploads"`)
 }
 
-// TestUploadPurging leaves an upload unfinished and checks the purger removes it once it is older than the age,
-// while a younger upload survives several purges and can still be written to.
+// purgeClock drives an uploadPurger: its timer fires when the test says, and its now is the real time plus an
+// offset the test sets (distribution stamps uploads with the real time), so ages are reached without waiting.
+type purgeClock struct {
+	ticks  chan time.Time
+	offset atomic.Int64
+	mu     sync.Mutex
+	waits  []time.Duration // the delays the purger asked for, in order
+}
+
+func installPurgeClock(c *purgeClock) func(*Server) {
+	c.ticks = make(chan time.Time)
+	return func(s *Server) {
+		s.purger.now = func() time.Time { return time.Now().Add(time.Duration(c.offset.Load())) }
+		s.purger.after = func(d time.Duration) <-chan time.Time {
+			c.mu.Lock()
+			c.waits = append(c.waits, d)
+			c.mu.Unlock()
+			return c.ticks
+		}
+	}
+}
+
+// purgeAt makes the purger run once as if the time were offset ahead, and waits until that purge has been logged.
+func (c *purgeClock) purgeAt(t *testing.T, ts *testServer, offset time.Duration) {
+	t.Helper()
+	c.offset.Store(int64(offset))
+	runs := purgeRuns(ts.logs.String())
+	select {
+	case c.ticks <- time.Now():
+	case <-time.After(10 * time.Second):
+		t.Fatal("the purger is not waiting for its timer")
+	}
+	for deadline := time.Now().Add(10 * time.Second); purgeRuns(ts.logs.String()) == runs; time.Sleep(10 * time.Millisecond) {
+		if time.Now().After(deadline) {
+			t.Fatalf("the purge did not finish\n%s", ts.logs.String())
+		}
+	}
+}
+
+// TestUploadPurging leaves uploads unfinished and moves the purger's clock: an upload is removed once it is older
+// than the age, a younger one survives and can still be written to, and the purger runs first after a delay below
+// the interval, then every interval.
 func TestUploadPurging(t *testing.T) {
 	// distribution stores an upload's start in RFC 3339 with whole seconds, so an upload counts as up to a second
-	// older than it is: it is purged between age-1s and age+interval after its POST.
-	const age, startedAtPrecision = 3 * time.Second, time.Second
+	// older than it is.
+	const age, startedAtPrecision = time.Hour, time.Second
 	cfg := testConfig(t)
-	cfg.UploadPurgeAge, cfg.UploadPurgeInterval = age, 100*time.Millisecond
-	ts := startServer(t, cfg)
+	cfg.UploadPurgeAge, cfg.UploadPurgeInterval = age, 10*time.Minute
+	clk := &purgeClock{}
+	ts := startServer(t, cfg, installPurgeClock(clk))
 
-	started := time.Now()
 	oldLocation, oldDir := startUpload(t, ts, cfg.DataDir, "purge/abandoned")
-	for {
-		if _, err := os.Stat(oldDir); os.IsNotExist(err) {
-			break
-		}
-		if time.Since(started) > age+10*time.Second {
-			t.Fatalf("the abandoned upload is still there after %s\n%s", time.Since(started), ts.logs.String())
-		}
-		time.Sleep(20 * time.Millisecond)
+	clk.purgeAt(t, ts, age-startedAtPrecision-time.Second)
+	if _, err := os.Stat(oldDir); err != nil {
+		t.Fatalf("an upload younger than the age was purged: %v", err)
 	}
-	gone := time.Since(started)
-	t.Logf("abandoned upload purged after %s (age %s)", gone.Round(time.Millisecond), age)
-	if gone < age-startedAtPrecision {
-		t.Errorf("the upload was purged after %s, before it was %s old", gone, age-startedAtPrecision)
+	clk.purgeAt(t, ts, age+time.Second)
+	if _, err := os.Stat(oldDir); !os.IsNotExist(err) {
+		t.Fatalf("the abandoned upload is still there once older than the age: %v\n%s", err, ts.logs.String())
 	}
-	if !strings.Contains(ts.logs.String(), `msg="purged abandoned uploads" purged=1 older_than=3s`) {
+	if !strings.Contains(ts.logs.String(), `msg="purged abandoned uploads" purged=1 older_than=1h0m0s`) {
 		t.Errorf("no log line counting the purged upload:\n%s", ts.logs.String())
 	}
 
-	// A young upload must survive purges while it is younger than the age. On a machine too loaded to see three
-	// purges and look at the upload within that time, the attempt proves nothing and is made again.
-	for attempt := 1; ; attempt++ {
-		youngLocation, youngDir := startUpload(t, ts, cfg.DataDir, fmt.Sprintf("purge/young%d", attempt))
-		youngStarted := time.Now()
-		for runs := purgeRuns(ts.logs.String()); purgeRuns(ts.logs.String()) < runs+3; time.Sleep(20 * time.Millisecond) {
-			if time.Since(youngStarted) > 10*time.Second {
-				t.Fatal("the purger stopped running")
-			}
+	// A young upload survives purges while it is younger than the age, and stays writable.
+	youngLocation, youngDir := startUpload(t, ts, cfg.DataDir, "purge/young")
+	for _, offset := range []time.Duration{0, age / 2, age - startedAtPrecision - time.Second} {
+		clk.purgeAt(t, ts, offset)
+		if _, err := os.Stat(youngDir); err != nil {
+			t.Fatalf("an upload %s younger than the age was purged: %v", age-offset, err)
 		}
-		_, statErr := os.Stat(youngDir)
-		patch := authDo(t, ts, http.MethodPatch, youngLocation, strings.NewReader(" more"))
-		if elapsed := time.Since(youngStarted); elapsed >= age-startedAtPrecision {
-			if attempt == 5 {
-				t.Fatalf("the machine is too slow for this test: three purges and two looks took %s", elapsed)
-			}
-			t.Logf("attempt %d: three purges and two looks took %s, trying again", attempt, elapsed)
-			continue
-		}
-		if statErr != nil {
-			t.Errorf("an upload younger than the age was purged: %v", statErr)
-		}
-		if patch.StatusCode != http.StatusAccepted {
-			t.Errorf("PATCH of the young upload = %d, want 202", patch.StatusCode)
-		}
-		break
+	}
+	clk.offset.Store(0)
+	if patch := authDo(t, ts, http.MethodPatch, youngLocation, strings.NewReader(" more")); patch.StatusCode != http.StatusAccepted {
+		t.Errorf("PATCH of the young upload = %d, want 202", patch.StatusCode)
 	}
 
 	resp := authDo(t, ts, http.MethodPatch, oldLocation, strings.NewReader(" more"))
 	body, _ := io.ReadAll(resp.Body)
 	if resp.StatusCode != http.StatusNotFound || !strings.Contains(string(body), `"code":"BLOB_UPLOAD_UNKNOWN"`) {
 		t.Errorf("PATCH of the purged upload = %d %s, want 404 BLOB_UPLOAD_UNKNOWN", resp.StatusCode, body)
+	}
+
+	clk.mu.Lock()
+	waits := slices.Clone(clk.waits)
+	clk.mu.Unlock()
+	if len(waits) < 2 || waits[0] < 0 || waits[0] >= min(cfg.UploadPurgeInterval, maxFirstPurgeDelay) {
+		t.Fatalf("purger waits %v: want a first delay in [0, %s), then the interval", waits, min(cfg.UploadPurgeInterval, maxFirstPurgeDelay))
+	}
+	for i, w := range waits[1:] {
+		if w != cfg.UploadPurgeInterval {
+			t.Errorf("wait %d after a purge = %s, want the interval %s", i+1, w, cfg.UploadPurgeInterval)
+		}
 	}
 }
 

@@ -43,14 +43,18 @@ func testConfig(t *testing.T) Config {
 	return c
 }
 
-// startServer runs a real server on loopback until the test ends (or stop is called).
-func startServer(t *testing.T, cfg Config) *testServer {
+// startServer runs a real server on loopback until the test ends (or stop is called). beforeRun hooks can replace
+// parts of the server (a clock) between New and Run.
+func startServer(t *testing.T, cfg Config, beforeRun ...func(*Server)) *testServer {
 	t.Helper()
 	ts := &testServer{logs: &lockedbuf.Buffer{}, notices: &lockedbuf.Buffer{}}
 	logger := slog.New(slog.NewTextHandler(ts.logs, &slog.HandlerOptions{Level: slog.LevelDebug}))
 	srv, err := New(cfg, WithLogger(logger), WithNotices(ts.notices))
 	if err != nil {
 		t.Fatalf("New: %v", err)
+	}
+	for _, h := range beforeRun {
+		h(srv)
 	}
 	ts.Server, ts.url = srv, "http://"+srv.Addr().String()
 	ctx, cancel := context.WithCancel(context.Background())

@@ -107,6 +107,10 @@ func Deploy(ctx context.Context, c Clients, opts Options) (*Result, error) {
 	if err := defaultNamespaces(c, objs, opts.Namespace); err != nil {
 		return nil, err
 	}
+	objs, nsWarnings, err := claimNamespaces(ctx, c, objs)
+	if err != nil {
+		return nil, err
+	}
 	applied, err := applyAll(ctx, c, objs, applyOptions{force: opts.ForceConflicts, dryRun: opts.DryRun})
 	for _, a := range applied {
 		suffix := ""
@@ -115,7 +119,7 @@ func Deploy(ctx context.Context, c Clients, opts Options) (*Result, error) {
 		}
 		fmt.Fprintf(opts.Progress, "%s %s%s\n", a.Ref(), a.Action, suffix)
 	}
-	res := &Result{Applied: applied, GeneratedUser: generated, PullPrefix: opts.PullAddress}
+	res := &Result{Applied: applied, GeneratedUser: generated, PullPrefix: opts.PullAddress, Warnings: nsWarnings}
 	if err != nil {
 		// What was applied is returned with the error: a generated password already stored in the cluster must
 		// still reach the user.

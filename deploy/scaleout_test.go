@@ -194,6 +194,9 @@ func TestUndeployScaleOut(t *testing.T) {
 		if err != nil {
 			t.Fatal(err)
 		}
+		if u.GetKind() == "Namespace" {
+			u.SetAnnotations(map[string]string{CreatedByAnnotation: CreatedByValue})
+		}
 		objs = append(objs, owned(u, FieldManager))
 	}
 	var progress bytes.Buffer

@@ -65,8 +65,11 @@ Clusters without a dynamic volume provisioner need a PersistentVolume for the cl
 With --storage s3 there is no claim: several replicas share the bucket, a PodDisruptionBudget and (with
 --with-redis) an in-cluster Redis cache whose password, like the HTTP secret, is kept across deploys.
 
-The registry goes to namespace docker-registry unless -n says otherwise. With -k DIR the objects come from a
-kustomize overlay (see manifests/overlays) instead of the generator.`,
+The registry goes to namespace docker-registry unless -n says otherwise. deploy creates the namespace only when it
+does not exist, with the Pod Security label enforce=restricted and the annotation registry-kit.dev/created-by (the
+only namespaces undeploy deletes); an existing namespace (default included) is left exactly as it is, with a warning
+naming the label to set by hand. With -k DIR the objects come from a kustomize overlay (see manifests/overlays)
+instead of the generator; its Namespace object is treated the same way.`,
 		Example: `  registry-kit deploy
   registry-kit deploy --storage-class standard --storage-size 50Gi
   registry-kit deploy -k manifests/overlays/dev
@@ -199,15 +202,18 @@ func (o *deployOptions) report(streams IOStreams, dopts deploy.Options, res *dep
 		info = streams.ErrOut
 	}
 	if err != nil {
+		deploy.WriteWarnings(streams.ErrOut, res.Warnings)
 		if password != "" {
 			fmt.Fprintf(streams.ErrOut, "The htpasswd Secret was applied with a generated user %q, password %s (shown once).\n", user, password)
 		}
 		return err
 	}
 	if dopts.DryRun != deploy.DryRunNone {
+		deploy.WriteWarnings(info, res.Warnings)
 		return nil
 	}
 	if dopts.NoWait {
+		deploy.WriteWarnings(info, res.Warnings)
 		if password != "" {
 			deploy.WriteCredentials(info, user, password)
 		}

@@ -76,11 +76,15 @@ instead of the generator; its Namespace object is treated the same way.`,
   registry-kit deploy --storage s3 --replicas 2 --s3-endpoint http://minio.storage.svc:9000 --s3-secure=false \
       --s3-force-path-style --s3-bucket registry --s3-access-key-file ak --s3-secret-key-file sk --with-redis
   registry-kit deploy --dry-run=server -o yaml
-  registry-kit deploy --print-rbac | kubectl apply -f -`,
+  registry-kit deploy --print-rbac -n shop | kubectl apply -f -`,
 		Args: cobra.NoArgs,
 		RunE: func(cmd *cobra.Command, _ []string) error {
 			if o.printRBAC {
-				_, err := streams.Out.Write(deploy.RBAC)
+				rbac, err := deploy.RBACFor(deployNamespace(o.kube))
+				if err != nil {
+					return err
+				}
+				_, err = streams.Out.Write(rbac)
 				return err
 			}
 			dopts, err := o.toOptions(cmd, streams)
@@ -109,7 +113,7 @@ instead of the generator; its Namespace object is treated the same way.`,
 	f.DurationVar(&o.timeout, "timeout", deploy.DefaultTimeout, "how long to wait until the registry serves")
 	f.StringVar(&o.address, "address", "", "HOST:PORT the registry is reachable at from this machine (default: the node port on 127.0.0.1, then on the nodes' IPs)")
 	f.StringVar(&o.pullAddress, "pull-address", "", "HOST:PORT pods put in front of image names (default localhost:<node-port>, pulled through each node's loopback)")
-	f.BoolVar(&o.printRBAC, "print-rbac", false, "print the ClusterRole deploy and undeploy need, and exit")
+	f.BoolVar(&o.printRBAC, "print-rbac", false, "print the Role (in the namespace -n names) and ClusterRole deploy and undeploy need, with how to bind them, and exit")
 	return cmd
 }
 

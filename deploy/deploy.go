@@ -11,6 +11,7 @@ import (
 	"time"
 
 	"k8s.io/apimachinery/pkg/apis/meta/v1/unstructured"
+	"k8s.io/apimachinery/pkg/runtime"
 
 	"github.com/registry-kit/registry-kit/manifests"
 )
@@ -67,7 +68,8 @@ type Result struct {
 	// PushAddress is the host:port to push to from this machine; PullPrefix is the host:port pods put in front of
 	// image names (the node's container runtime pulls from it). Empty for a ClusterIP Service.
 	PushAddress, PullPrefix string
-	// Warnings are things the user should know about the addresses.
+	// Warnings are things the user should know: a namespace left as it was, credentials that would cross a
+	// network in plain HTTP, addresses that may not work.
 	Warnings []string
 	// TLS is true when the registry serves HTTPS itself.
 	TLS     bool
@@ -107,6 +109,11 @@ func Deploy(ctx context.Context, c Clients, opts Options) (*Result, error) {
 	if err := defaultNamespaces(c, objs, opts.Namespace); err != nil {
 		return nil, err
 	}
+	objs, warnings, err := claimNamespaces(ctx, c, objs)
+	if err != nil {
+		return nil, err
+	}
+	warnings = append(warnings, plainHTTPWarnings(objs)...)
 	applied, err := applyAll(ctx, c, objs, applyOptions{force: opts.ForceConflicts, dryRun: opts.DryRun})
 	for _, a := range applied {
 		suffix := ""
@@ -115,7 +122,7 @@ func Deploy(ctx context.Context, c Clients, opts Options) (*Result, error) {
 		}
 		fmt.Fprintf(opts.Progress, "%s %s%s\n", a.Ref(), a.Action, suffix)
 	}
-	res := &Result{Applied: applied, GeneratedUser: generated, PullPrefix: opts.PullAddress}
+	res := &Result{Applied: applied, GeneratedUser: generated, PullPrefix: opts.PullAddress, Warnings: warnings}
 	if err != nil {
 		// What was applied is returned with the error: a generated password already stored in the cluster must
 		// still reach the user.
@@ -148,6 +155,14 @@ func Deploy(ctx context.Context, c Clients, opts Options) (*Result, error) {
 		}
 	}
 	return res, nil
+}
+
+func plainHTTPWarnings(objs []*unstructured.Unstructured) []string {
+	ro := make([]runtime.Object, len(objs))
+	for i, u := range objs {
+		ro[i] = u
+	}
+	return manifests.PlainHTTPWarnings(ro)
 }
 
 // loopbackMissing handles a node port that answers on a node IP but not on 127.0.0.1 from here. When the

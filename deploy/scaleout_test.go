@@ -194,6 +194,9 @@ func TestUndeployScaleOut(t *testing.T) {
 		if err != nil {
 			t.Fatal(err)
 		}
+		if u.GetKind() == "Namespace" {
+			u.SetAnnotations(map[string]string{CreatedByAnnotation: CreatedByValue})
+		}
 		objs = append(objs, owned(u, FieldManager))
 	}
 	var progress bytes.Buffer
@@ -213,20 +216,53 @@ func TestUndeployScaleOut(t *testing.T) {
 	}
 }
 
-// TestRBACCoversScaleOut: the ClusterRole printed by --print-rbac grants what deploy needs for every object the
-// generator can produce (filesystem and scale-out, with an Ingress) and what undeploy lists and deletes.
+// TestRBACCoversScaleOut: the Role printed by --print-rbac grants, inside the registry's namespace, what deploy
+// needs for every object the generator can produce (filesystem and scale-out, with an Ingress) and what undeploy
+// lists and deletes; the ClusterRole grants only the namespace itself, by name, and the list of nodes.
 func TestRBACCoversScaleOut(t *testing.T) {
-	var role rbacv1.ClusterRole
-	if err := yaml.UnmarshalStrict(RBAC, &role); err != nil {
-		t.Fatalf("parsing rbac.yaml: %v", err)
+	out, err := RBACFor("docker-registry")
+	if err != nil {
+		t.Fatal(err)
 	}
-	allowed := func(group, resource, verb string) bool {
-		for _, r := range role.Rules {
-			if slices.Contains(r.APIGroups, group) && slices.Contains(r.Resources, resource) && slices.Contains(r.Verbs, verb) {
+	docs := strings.Split(string(out), "\n---\n")
+	if len(docs) != 2 {
+		t.Fatalf("--print-rbac has %d YAML documents, want a Role and a ClusterRole:\n%s", len(docs), out)
+	}
+	var role rbacv1.Role
+	var clusterRole rbacv1.ClusterRole
+	if err := yaml.UnmarshalStrict([]byte(docs[0]), &role); err != nil || role.Kind != "Role" || role.Namespace != "docker-registry" {
+		t.Fatalf("first document is not a Role in docker-registry (%v):\n%s", err, docs[0])
+	}
+	if err := yaml.UnmarshalStrict([]byte(docs[1]), &clusterRole); err != nil || clusterRole.Kind != "ClusterRole" {
+		t.Fatalf("second document is not a ClusterRole (%v):\n%s", err, docs[1])
+	}
+	allowedIn := func(rules []rbacv1.PolicyRule, group, resource, name, verb string) bool {
+		for _, r := range rules {
+			if slices.Contains(r.APIGroups, group) && slices.Contains(r.Resources, resource) && slices.Contains(r.Verbs, verb) &&
+				(len(r.ResourceNames) == 0 || slices.Contains(r.ResourceNames, name)) {
 				return true
 			}
 		}
 		return false
+	}
+	allowed := func(group, resource, verb string) bool {
+		if resource == "namespaces" || resource == "nodes" {
+			return allowedIn(clusterRole.Rules, group, resource, "docker-registry", verb)
+		}
+		return allowedIn(role.Rules, group, resource, "", verb)
+	}
+	for _, r := range clusterRole.Rules {
+		for _, res := range r.Resources {
+			if res != "namespaces" && res != "nodes" {
+				t.Errorf("the ClusterRole grants %v on %s: only cluster-scoped resources belong there", r.Verbs, res)
+			}
+			if res == "namespaces" && !slices.Equal(r.ResourceNames, []string{"docker-registry"}) {
+				t.Errorf("the ClusterRole grants %v on namespaces %v, want only docker-registry by name", r.Verbs, r.ResourceNames)
+			}
+		}
+	}
+	if allowedIn(clusterRole.Rules, "", "namespaces", "other", "delete") || allowedIn(clusterRole.Rules, "", "namespaces", "other", "create") {
+		t.Errorf("the ClusterRole allows creating or deleting another namespace")
 	}
 	fs := scaleOutOptions()
 	fs.Storage, fs.S3, fs.Redis, fs.Replicas = manifests.StorageFilesystem, manifests.S3{}, manifests.Redis{}, 1
@@ -247,7 +283,11 @@ func TestRBACCoversScaleOut(t *testing.T) {
 				resource = "ingresses"
 			}
 			seen[gvk.Kind] = true
-			for _, verb := range []string{"get", "create", "patch", "delete"} {
+			verbs := []string{"get", "create", "patch", "delete"}
+			if gvk.Kind == "Namespace" {
+				verbs = []string{"get", "patch", "delete"} // created by an administrator before the Role can exist
+			}
+			for _, verb := range verbs {
 				if !allowed(gvk.Group, resource, verb) {
 					missing = append(missing, verb+" "+schema.GroupResource{Group: gvk.Group, Resource: resource}.String())
 				}
@@ -267,7 +307,7 @@ func TestRBACCoversScaleOut(t *testing.T) {
 		}
 	}
 	if len(missing) > 0 {
-		t.Errorf("rbac.yaml does not allow: %s", strings.Join(missing, ", "))
+		t.Errorf("--print-rbac does not allow: %s", strings.Join(missing, ", "))
 	}
 	for _, k := range []string{"PodDisruptionBudget", "Deployment", "Service", "Ingress", "PersistentVolumeClaim", "Namespace", "Secret"} {
 		if !seen[k] {

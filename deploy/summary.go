@@ -30,6 +30,7 @@ func (in Instructions) Write(w io.Writer) {
 		WriteCredentials(w, user, in.Password)
 	}
 	if r.PullPrefix == "" {
+		WriteWarnings(w, r.Warnings)
 		fmt.Fprintf(w, "\nThe Service is %s: the nodes' container runtime cannot reach it (it does not resolve cluster DNS names).\n"+
 			"Redeploy with --service-type NodePort, or put it behind an ingress with TLS the nodes trust.\n", r.ServiceType)
 		return
@@ -43,9 +44,7 @@ func (in Instructions) Write(w io.Writer) {
 	if push != r.PullPrefix {
 		fmt.Fprintf(w, "(the same registry under two names: an image pushed as %s/app:1 is pulled by pods as %s/app:1)\n", push, r.PullPrefix)
 	}
-	for _, warn := range r.Warnings {
-		fmt.Fprintf(w, "\nWarning: %s\n", warn)
-	}
+	WriteWarnings(w, r.Warnings)
 	if !isLoopback(r.PullPrefix) {
 		scheme := "http"
 		if r.TLS {
@@ -71,6 +70,13 @@ func (in Instructions) Write(w io.Writer) {
 	fmt.Fprintf(w, "\nThen a pod spec:\n")
 	fmt.Fprintf(w, "  apiVersion: v1\n  kind: Pod\n  metadata:\n    name: myapp\n    namespace: my-app\n  spec:\n"+
 		"    imagePullSecrets:\n    - name: registry-kit-pull\n    containers:\n    - name: myapp\n      image: %s/myapp:1.0\n", r.PullPrefix)
+}
+
+// WriteWarnings prints each warning on its own line.
+func WriteWarnings(w io.Writer, warnings []string) {
+	for _, warn := range warnings {
+		fmt.Fprintf(w, "\nWarning: %s\n", warn)
+	}
 }
 
 func isLoopback(hostport string) bool {

@@ -17,7 +17,7 @@ type UndeployOptions struct {
 	// Namespace the registry was deployed to.
 	Namespace string
 	// DeleteData also deletes the PersistentVolumeClaims deploy created (and with them the images), and then the
-	// namespace if deploy created it and no other claim is left in it.
+	// namespace if deploy created it (CreatedByAnnotation) and no other claim is left in it.
 	DeleteData bool
 	DryRun     DryRun
 	// Progress receives one line per object; nil discards them.
@@ -113,10 +113,16 @@ func Undeploy(ctx context.Context, c Clients, opts UndeployOptions) (*UndeployRe
 	return res, nil
 }
 
-// undeployNamespace deletes the namespace when deploy created it and no claim is left in it (deleting a namespace
-// deletes everything in it, so a claim made by someone else, or one undeploy kept, keeps it).
+// undeployNamespace deletes the namespace when deploy created it (CreatedByAnnotation) and no claim is left in it
+// (deleting a namespace deletes everything in it, so a claim made by someone else, or one undeploy kept, keeps
+// it). A namespace that existed before deploy is never deleted, even when an older registry-kit applied it.
 func undeployNamespace(ctx context.Context, c Clients, nsObj *unstructured.Unstructured, opts UndeployOptions, res *UndeployResult) error {
-	if !appliedByUs(nsObj) {
+	if !createdByUs(nsObj) {
+		if opts.DeleteData {
+			r := fmt.Sprintf("namespace/%s kept (registry-kit deploy did not create it)", nsObj.GetName())
+			res.Kept = append(res.Kept, r)
+			fmt.Fprintln(opts.Progress, r)
+		}
 		return nil
 	}
 	claims, err := c.Dynamic.Resource(pvcResource).Namespace(nsObj.GetName()).List(ctx, metav1.ListOptions{})

@@ -27,10 +27,17 @@ func fakeDynamic(objs ...runtime.Object) *dynamicfake.FakeDynamicClient {
 	return dynamicfake.NewSimpleDynamicClientWithCustomListKinds(runtime.NewScheme(), lists, objs...)
 }
 
+// createdNamespace is a Namespace as deploy creates it: applied by registry-kit, with CreatedByAnnotation.
+func createdNamespace(name string) *unstructured.Unstructured {
+	u := owned(obj("v1", "Namespace", "", name), FieldManager)
+	u.SetAnnotations(map[string]string{CreatedByAnnotation: CreatedByValue})
+	return u
+}
+
 func TestUndeploy(t *testing.T) {
 	objects := func() []runtime.Object {
 		return []runtime.Object{
-			owned(obj("v1", "Namespace", "", "docker-registry"), FieldManager),
+			createdNamespace("docker-registry"),
 			owned(obj("apps/v1", "Deployment", "docker-registry", "registry"), FieldManager),
 			owned(obj("v1", "Service", "docker-registry", "registry"), FieldManager),
 			owned(obj("v1", "Secret", "docker-registry", "registry-htpasswd"), FieldManager),
@@ -95,6 +102,46 @@ func TestUndeploy(t *testing.T) {
 			sort.Strings(left)
 			if diff := cmp.Diff(tc.wantLeft, left); diff != "" {
 				t.Errorf("left in the cluster (-want +got):\n%s", diff)
+			}
+		})
+	}
+}
+
+// TestUndeployKeepsForeignNamespace: a namespace that existed before deploy, even one an older registry-kit applied
+// (and labelled), is never deleted, not even with --delete-data and no claim left; what deploy applied in it is.
+func TestUndeployKeepsForeignNamespace(t *testing.T) {
+	tests := []struct {
+		name string
+		ns   *unstructured.Unstructured
+	}{
+		{"made by hand", owned(obj("v1", "Namespace", "", "shop"), "kubectl-create")},
+		{"applied by an older registry-kit", owned(obj("v1", "Namespace", "", "shop"), FieldManager)},
+		{"annotation with another value", func() *unstructured.Unstructured {
+			u := owned(obj("v1", "Namespace", "", "shop"), FieldManager)
+			u.SetAnnotations(map[string]string{CreatedByAnnotation: "someone-else"})
+			return u
+		}()},
+	}
+	for _, tc := range tests {
+		t.Run(tc.name, func(t *testing.T) {
+			dyn := fakeDynamic(tc.ns,
+				owned(obj("apps/v1", "Deployment", "shop", "registry"), FieldManager),
+				owned(obj("v1", "ConfigMap", "shop", "app-config"), "kubectl-create"))
+			res, err := Undeploy(context.Background(), Clients{Dynamic: dyn}, UndeployOptions{Namespace: "shop", DeleteData: true})
+			if err != nil {
+				t.Fatalf("Undeploy: %v", err)
+			}
+			if diff := cmp.Diff([]string{"deployment.apps/registry"}, res.Deleted); diff != "" {
+				t.Errorf("deleted (-want +got):\n%s", diff)
+			}
+			if diff := cmp.Diff([]string{"namespace/shop kept (registry-kit deploy did not create it)"}, res.Kept); diff != "" {
+				t.Errorf("kept (-want +got):\n%s", diff)
+			}
+			if _, err := dyn.Resource(namespaceResource).Get(context.Background(), "shop", metav1.GetOptions{}); err != nil {
+				t.Errorf("namespace shop is gone: %v", err)
+			}
+			if _, err := dyn.Resource(schema.GroupVersionResource{Version: "v1", Resource: "configmaps"}).Namespace("shop").Get(context.Background(), "app-config", metav1.GetOptions{}); err != nil {
+				t.Errorf("configmap shop/app-config is gone: %v", err)
 			}
 		})
 	}

@@ -42,6 +42,11 @@ func (n notReady) String() string { return n.what + ": " + n.why }
 // waitReady polls until every applied object is Current by kstatus and one probe URL answers /v2/ with 200 or 401.
 // It returns the probe URL that answered, or on timeout an ErrNotReady naming what is not ready and why.
 func waitReady(ctx context.Context, c Clients, applied []Applied, opts waitOptions) (string, error) {
+	if opts.client == nil {
+		// One client for the whole wait: its connections are reused across probes and closed when it ends.
+		opts.client = newProbeClient()
+		defer opts.client.CloseIdleConnections()
+	}
 	start := time.Now()
 	deadline := opts.deadline
 	var lastReport time.Time
@@ -129,14 +134,21 @@ func statusReason(u *unstructured.Unstructured, res *status.Result) string {
 	return why
 }
 
+// newProbeClient is the HTTP client of a deploy's readiness probes. The caller closes its idle connections when
+// done.
+func newProbeClient() *http.Client {
+	return &http.Client{Timeout: probeTimeout, Transport: &http.Transport{
+		MaxIdleConnsPerHost: 2,
+		IdleConnTimeout:     30 * time.Second,
+		// The probe only asks "is something answering the registry API here"; TLS trust is the node's concern.
+		TLSClientConfig: &tls.Config{InsecureSkipVerify: true}, //nolint:gosec // liveness probe only, no credentials sent
+	}}
+}
+
+const probeTimeout = 3 * time.Second
+
 // probe checks that the registry answers GET /v2/ with 200 (no auth) or 401 (auth required): either way it serves.
 func probe(ctx context.Context, client *http.Client, base string) error {
-	if client == nil {
-		client = &http.Client{Timeout: 3 * time.Second, Transport: &http.Transport{
-			// The probe only asks "is something answering the registry API here"; TLS trust is the node's concern.
-			TLSClientConfig: &tls.Config{InsecureSkipVerify: true}, //nolint:gosec // liveness probe only, no credentials sent
-		}}
-	}
 	req, err := http.NewRequestWithContext(ctx, http.MethodGet, strings.TrimSuffix(base, "/")+"/v2/", nil)
 	if err != nil {
 		return fmt.Errorf("probing %s: %w", base, err)

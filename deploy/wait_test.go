@@ -2,10 +2,15 @@ package deploy
 
 import (
 	"context"
+	"io"
+	"net"
 	"net/http"
 	"net/http/httptest"
+	"runtime"
 	"strings"
+	"sync/atomic"
 	"testing"
+	"time"
 
 	corev1 "k8s.io/api/core/v1"
 	metav1 "k8s.io/apimachinery/pkg/apis/meta/v1"
@@ -32,7 +37,9 @@ func TestProbe(t *testing.T) {
 				w.WriteHeader(tc.status)
 			}))
 			defer srv.Close()
-			err := probe(context.Background(), nil, srv.URL)
+			client := newProbeClient()
+			defer client.CloseIdleConnections()
+			err := probe(context.Background(), client, srv.URL)
 			if tc.wantErr == "" && err != nil {
 				t.Fatalf("probe: %v", err)
 			}
@@ -45,7 +52,7 @@ func TestProbe(t *testing.T) {
 		srv := httptest.NewServer(http.NotFoundHandler())
 		url := srv.URL
 		srv.Close()
-		if err := probe(context.Background(), nil, url); err == nil || !strings.Contains(err.Error(), "connection refused") {
+		if err := probe(context.Background(), newProbeClient(), url); err == nil || !strings.Contains(err.Error(), "connection refused") {
 			t.Fatalf("probe of a closed port = %v, want connection refused", err)
 		}
 	})
@@ -136,5 +143,53 @@ func TestLoopbackMissing(t *testing.T) {
 	}
 	if !isLocalAddress("127.0.0.1") || isLocalAddress("192.0.2.1") || isLocalAddress("not-an-ip") {
 		t.Error("isLocalAddress misjudges 127.0.0.1, 192.0.2.1 (TEST-NET) or a non-IP")
+	}
+}
+
+// TestWaitReadyReusesOneClient: the probes of one wait share one HTTP client, so 30 probes use one connection
+// (each used to build its own transport: 30 connections and goroutines left behind), and the connection is closed
+// when the wait ends.
+func TestWaitReadyReusesOneClient(t *testing.T) {
+	const notYet = 29
+	var requests, conns atomic.Int32
+	srv := httptest.NewUnstartedServer(http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) {
+		if requests.Add(1) <= notYet {
+			w.WriteHeader(http.StatusServiceUnavailable)
+			return
+		}
+		w.WriteHeader(http.StatusUnauthorized)
+	}))
+	srv.Config.ConnState = func(_ net.Conn, s http.ConnState) {
+		if s == http.StateNew {
+			conns.Add(1)
+		}
+	}
+	srv.Start()
+	defer srv.Close()
+
+	before := runtime.NumGoroutine()
+	got, err := waitReady(context.Background(), Clients{}, nil, waitOptions{
+		deadline: time.Now().Add(time.Minute), timeout: time.Minute, interval: time.Millisecond, report: time.Hour,
+		probe: []string{srv.URL}, progress: io.Discard,
+	})
+	if err != nil {
+		t.Fatalf("waitReady: %v", err)
+	}
+	if got != srv.URL {
+		t.Errorf("waitReady = %q, want %q", got, srv.URL)
+	}
+	if n := requests.Load(); n != notYet+1 {
+		t.Errorf("%d probes, want %d", n, notYet+1)
+	}
+	if n := conns.Load(); n != 1 {
+		t.Errorf("%d probes opened %d connections, want 1 reused", requests.Load(), n)
+	}
+	// The client's connection is closed when the wait ends: no transport goroutine is left behind.
+	deadline := time.Now().Add(5 * time.Second)
+	for runtime.NumGoroutine() > before && time.Now().Before(deadline) {
+		time.Sleep(10 * time.Millisecond)
+	}
+	if after := runtime.NumGoroutine(); after > before {
+		t.Errorf("goroutines: %d before the wait, %d after it", before, after)
 	}
 }

@@ -1,6 +1,7 @@
 package dockerconfig
 
 import (
+	"context"
 	"encoding/json"
 	"errors"
 	"fmt"
@@ -9,6 +10,7 @@ import (
 	"path/filepath"
 	"strings"
 	"testing"
+	"time"
 
 	"github.com/google/go-cmp/cmp"
 )
@@ -35,6 +37,9 @@ func stubHelper(name string, args []string) int {
 	case "broken":
 		fmt.Println("keychain is locked")
 		return 1
+	case "hang":
+		time.Sleep(time.Hour) // a helper waiting for a prompt nobody answers
+		return 1
 	case "garbage":
 		fmt.Print(`{"Username":"u","Secret":"` + testPassword)
 		return 0
@@ -60,7 +65,7 @@ func installStubHelpers(t *testing.T) {
 		t.Fatal(err)
 	}
 	dir := t.TempDir()
-	for _, name := range []string{"stub", "broken", "garbage"} {
+	for _, name := range []string{"stub", "broken", "garbage", "hang"} {
 		if err := os.Symlink(exe, filepath.Join(dir, "docker-credential-"+name)); err != nil {
 			t.Fatal(err)
 		}
@@ -214,4 +219,58 @@ func TestLookup(t *testing.T) {
 			}
 		})
 	}
+}
+
+// TestLookupHelperTimeout: a credential helper that never answers is killed, by the default timeout without a
+// context deadline and by the context's deadline or cancellation, with an error that says so and no credential.
+func TestLookupHelperTimeout(t *testing.T) {
+	installStubHelpers(t)
+	cfg, err := Parse([]byte(`{"credsStore":"hang"}`))
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer func(d time.Duration) { helperTimeout = d }(helperTimeout)
+	tests := []struct {
+		name    string
+		timeout time.Duration // helperTimeout
+		ctx     func() (context.Context, context.CancelFunc)
+		isTime  bool
+		want    string
+	}{
+		{name: "default timeout", timeout: 300 * time.Millisecond, ctx: func() (context.Context, context.CancelFunc) {
+			return context.Background(), func() {}
+		}, isTime: true, want: `docker-credential-hang get for "127.0.0.1:5000" gave no answer in`},
+		{name: "context deadline first", timeout: time.Hour, ctx: func() (context.Context, context.CancelFunc) {
+			return context.WithTimeout(context.Background(), 300*time.Millisecond)
+		}, isTime: true, want: "waiting for a locked keychain or a prompt?"},
+		{name: "cancelled", timeout: time.Hour, ctx: func() (context.Context, context.CancelFunc) {
+			ctx, cancel := context.WithCancel(context.Background())
+			time.AfterFunc(300*time.Millisecond, cancel)
+			return ctx, cancel
+		}, want: "context canceled"},
+	}
+	for _, tc := range tests {
+		t.Run(tc.name, func(t *testing.T) {
+			helperTimeout = tc.timeout
+			ctx, cancel := tc.ctx()
+			defer cancel()
+			start := time.Now()
+			_, err := cfg.LookupContext(ctx, "127.0.0.1:5000")
+			if elapsed := time.Since(start); elapsed > 10*time.Second {
+				t.Errorf("Lookup returned after %s", elapsed)
+			}
+			if err == nil || !strings.Contains(err.Error(), tc.want) {
+				t.Fatalf("err = %v, want one containing %q", err, tc.want)
+			}
+			if got := errors.Is(err, ErrHelperTimeout); got != tc.isTime {
+				t.Errorf("errors.Is(err, ErrHelperTimeout) = %v, want %v", got, tc.isTime)
+			}
+		})
+	}
+	t.Run("Lookup without a context", func(t *testing.T) {
+		helperTimeout = 300 * time.Millisecond
+		if _, err := cfg.Lookup("127.0.0.1:5000"); !errors.Is(err, ErrHelperTimeout) {
+			t.Fatalf("err = %v, want ErrHelperTimeout", err)
+		}
+	})
 }

@@ -65,19 +65,26 @@ Clusters without a dynamic volume provisioner need a PersistentVolume for the cl
 With --storage s3 there is no claim: several replicas share the bucket, a PodDisruptionBudget and (with
 --with-redis) an in-cluster Redis cache whose password, like the HTTP secret, is kept across deploys.
 
-The registry goes to namespace docker-registry unless -n says otherwise. With -k DIR the objects come from a
-kustomize overlay (see manifests/overlays) instead of the generator.`,
+The registry goes to namespace docker-registry unless -n says otherwise. deploy creates the namespace only when it
+does not exist, with the Pod Security label enforce=restricted and the annotation registry-kit.dev/created-by (the
+only namespaces undeploy deletes); an existing namespace (default included) is left exactly as it is, with a warning
+naming the label to set by hand. With -k DIR the objects come from a kustomize overlay (see manifests/overlays)
+instead of the generator; its Namespace object is treated the same way.`,
 		Example: `  registry-kit deploy
   registry-kit deploy --storage-class standard --storage-size 50Gi
   registry-kit deploy -k manifests/overlays/dev
   registry-kit deploy --storage s3 --replicas 2 --s3-endpoint http://minio.storage.svc:9000 --s3-secure=false \
       --s3-force-path-style --s3-bucket registry --s3-access-key-file ak --s3-secret-key-file sk --with-redis
   registry-kit deploy --dry-run=server -o yaml
-  registry-kit deploy --print-rbac | kubectl apply -f -`,
+  registry-kit deploy --print-rbac -n shop | kubectl apply -f -`,
 		Args: cobra.NoArgs,
 		RunE: func(cmd *cobra.Command, _ []string) error {
 			if o.printRBAC {
-				_, err := streams.Out.Write(deploy.RBAC)
+				rbac, err := deploy.RBACFor(deployNamespace(o.kube))
+				if err != nil {
+					return err
+				}
+				_, err = streams.Out.Write(rbac)
 				return err
 			}
 			dopts, err := o.toOptions(cmd, streams)
@@ -106,7 +113,7 @@ kustomize overlay (see manifests/overlays) instead of the generator.`,
 	f.DurationVar(&o.timeout, "timeout", deploy.DefaultTimeout, "how long to wait until the registry serves")
 	f.StringVar(&o.address, "address", "", "HOST:PORT the registry is reachable at from this machine (default: the node port on 127.0.0.1, then on the nodes' IPs)")
 	f.StringVar(&o.pullAddress, "pull-address", "", "HOST:PORT pods put in front of image names (default localhost:<node-port>, pulled through each node's loopback)")
-	f.BoolVar(&o.printRBAC, "print-rbac", false, "print the ClusterRole deploy and undeploy need, and exit")
+	f.BoolVar(&o.printRBAC, "print-rbac", false, "print the Role (in the namespace -n names) and ClusterRole deploy and undeploy need, with how to bind them, and exit")
 	return cmd
 }
 
@@ -199,15 +206,18 @@ func (o *deployOptions) report(streams IOStreams, dopts deploy.Options, res *dep
 		info = streams.ErrOut
 	}
 	if err != nil {
+		deploy.WriteWarnings(streams.ErrOut, res.Warnings)
 		if password != "" {
 			fmt.Fprintf(streams.ErrOut, "The htpasswd Secret was applied with a generated user %q, password %s (shown once).\n", user, password)
 		}
 		return err
 	}
 	if dopts.DryRun != deploy.DryRunNone {
+		deploy.WriteWarnings(info, res.Warnings)
 		return nil
 	}
 	if dopts.NoWait {
+		deploy.WriteWarnings(info, res.Warnings)
 		if password != "" {
 			deploy.WriteCredentials(info, user, password)
 		}

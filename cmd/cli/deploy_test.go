@@ -10,6 +10,8 @@ import (
 	"strings"
 	"testing"
 
+	"github.com/google/go-cmp/cmp"
+
 	"github.com/registry-kit/registry-kit/deploy"
 )
 
@@ -62,13 +64,39 @@ func TestDeployFlagErrors(t *testing.T) {
 	}
 }
 
+// TestDeployPrintRBAC: --print-rbac prints the Role and ClusterRole for the namespace -n names (the registry's
+// default namespace without -n), and refuses a name no namespace can have.
 func TestDeployPrintRBAC(t *testing.T) {
-	out, _, err := runDeployCmd(t, "deploy", "--print-rbac")
-	if err != nil {
-		t.Fatal(err)
+	tests := []struct {
+		name string
+		args []string
+		ns   string
+	}{
+		{"default namespace", nil, "docker-registry"},
+		{"-n", []string{"-n", "shop"}, "shop"},
 	}
-	if out != string(deploy.RBAC) || !strings.Contains(out, "kind: ClusterRole") {
-		t.Fatalf("--print-rbac printed:\n%s", out)
+	for _, tc := range tests {
+		t.Run(tc.name, func(t *testing.T) {
+			out, _, err := runDeployCmd(t, append([]string{"deploy", "--print-rbac"}, tc.args...)...)
+			if err != nil {
+				t.Fatal(err)
+			}
+			want, err := deploy.RBACFor(tc.ns)
+			if err != nil {
+				t.Fatal(err)
+			}
+			if diff := cmp.Diff(string(want), out); diff != "" {
+				t.Errorf("--print-rbac (-want +got):\n%s", diff)
+			}
+			for _, w := range []string{"kind: Role\n", "kind: ClusterRole\n", "namespace: " + tc.ns + "\n", "kubectl create rolebinding"} {
+				if !strings.Contains(out, w) {
+					t.Errorf("--print-rbac lacks %q:\n%s", w, out)
+				}
+			}
+		})
+	}
+	if _, _, err := runDeployCmd(t, "deploy", "--print-rbac", "-n", "Not_A_Namespace"); err == nil || !strings.Contains(err.Error(), `namespace "Not_A_Namespace"`) {
+		t.Errorf("--print-rbac -n Not_A_Namespace: %v, want an error naming the namespace", err)
 	}
 }
 

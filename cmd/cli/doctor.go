@@ -35,20 +35,30 @@ func newDoctorCommand(streams IOStreams) *cobra.Command {
 ServiceAccount, the pull Secrets it references and the registry itself, and print each check with the command that
 fixes what failed. Registry checks run live from this machine with the Secret's credentials (Basic or Bearer-token
 auth); plain HTTP is allowed only for loopback registries and those given with --insecure-registry, as on a node
-whose containerd has no hosts.toml for them. Secret contents are never printed. Exits non-zero when a problem is found.`,
+whose containerd has no hosts.toml for them. Secret contents are never printed.
+
+Exit status: 0 when every check passed, 1 when a problem was found (the report names it), 2 when doctor could not
+run (bad flags, no cluster, the pod does not exist, RBAC refused a read doctor cannot do without, ...).`,
 		Example: `  registry-kit doctor web-7d9c6b5f4-x2x9q -n shop
   registry-kit doctor deployment/web -n shop
   registry-kit doctor -n shop -o json
   registry-kit doctor web -n shop --insecure-registry registry.lan:5000`,
-		Args: cobra.MaximumNArgs(1),
+		Args: func(cmd *cobra.Command, args []string) error {
+			return withExitCode(ExitCannotRun, cobra.MaximumNArgs(1)(cmd, args))
+		},
 		RunE: func(cmd *cobra.Command, args []string) error {
 			arg := ""
 			if len(args) == 1 {
 				arg = args[0]
 			}
-			return o.run(cmd, streams, arg)
+			problems, err := o.run(cmd, streams, arg)
+			if err != nil {
+				return withExitCode(ExitCannotRun, err)
+			}
+			return withExitCode(ExitProblems, problems)
 		},
 	}
+	cmd.SetFlagErrorFunc(func(_ *cobra.Command, err error) error { return withExitCode(ExitCannotRun, err) })
 	o.kube.addFlags(cmd.Flags())
 	cmd.Flags().StringVarP(&o.output, "output", "o", "text", "output format: text or json")
 	cmd.Flags().StringSliceVar(&o.insecure, "insecure-registry", nil, "registry host[:port] that may be reached over plain HTTP (repeatable)")
@@ -94,29 +104,31 @@ func (o *doctorOptions) libraryOptions() (doctor.Options, error) {
 	return opts, nil
 }
 
-func (o *doctorOptions) run(cmd *cobra.Command, streams IOStreams, arg string) error {
+// run diagnoses and prints the report. problems is non-nil when the report names a problem; err when doctor could
+// not run at all.
+func (o *doctorOptions) run(cmd *cobra.Command, streams IOStreams, arg string) (problems, err error) {
 	if err := o.Validate(); err != nil {
-		return err
+		return nil, err
 	}
 	opts, err := o.libraryOptions()
 	if err != nil {
-		return err
+		return nil, err
 	}
 	ns, err := o.kube.namespace()
 	if err != nil {
-		return err
+		return nil, err
 	}
 	target, err := doctor.ParseTarget(arg, ns)
 	if err != nil {
-		return err
+		return nil, err
 	}
 	cs, err := o.kube.client()
 	if err != nil {
-		return err
+		return nil, err
 	}
 	rep, err := doctor.Run(cmd.Context(), cs, target, opts)
 	if err != nil {
-		return err
+		return nil, err
 	}
 	if o.output == "json" {
 		enc := json.NewEncoder(streams.Out)
@@ -126,17 +138,17 @@ func (o *doctorOptions) run(cmd *cobra.Command, streams IOStreams, arg string) e
 		err = doctor.WriteText(streams.Out, rep)
 	}
 	if err != nil {
-		return fmt.Errorf("writing the report: %w", err)
+		return nil, fmt.Errorf("writing the report: %w", err)
 	}
-	if rep.Problems() {
-		causes := make([]string, 0)
-		for _, c := range rep.Causes() {
-			causes = append(causes, string(c))
-		}
-		if len(causes) == 0 {
-			return errProblemsFound
-		}
-		return fmt.Errorf("%w: %s", errProblemsFound, strings.Join(causes, ", "))
+	if !rep.Problems() {
+		return nil, nil
 	}
-	return nil
+	causes := make([]string, 0)
+	for _, c := range rep.Causes() {
+		causes = append(causes, string(c))
+	}
+	if len(causes) == 0 {
+		return errProblemsFound, nil
+	}
+	return fmt.Errorf("%w: %s", errProblemsFound, strings.Join(causes, ", ")), nil
 }

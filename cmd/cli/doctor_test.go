@@ -44,12 +44,17 @@ func TestDoctorFlagErrors(t *testing.T) {
 		{"ca file without PEM", []string{"--ca-file", notPEM}, "no PEM certificate in it"},
 		{"bad target kind", []string{"service/web", "-n", "team", "--kubeconfig", writeKubeconfig(t, "http://127.0.0.1:1")}, `kind "service" is not pod or deployment`},
 		{"two targets", []string{"a", "b"}, "accepts at most 1 arg"},
+		{"unknown flag", []string{"--no-such-flag"}, "unknown flag: --no-such-flag"},
+		{"cluster not answering", []string{"web", "--kubeconfig", writeKubeconfig(t, "http://127.0.0.1:1")}, "127.0.0.1:1"},
 	}
 	for _, c := range cases {
 		t.Run(c.name, func(t *testing.T) {
 			_, err := runDoctor(t, c.args...)
 			if err == nil || !strings.Contains(err.Error(), c.wantErr) {
 				t.Errorf("err = %v, want it to contain %q", err, c.wantErr)
+			}
+			if got := ExitCode(err); got != ExitCannotRun {
+				t.Errorf("exit code %d, want %d (could not run)", got, ExitCannotRun)
 			}
 		})
 	}
@@ -108,6 +113,9 @@ func TestDoctorCommand(t *testing.T) {
 	out, err := runDoctor(t, "web", "--kubeconfig", kc, "--offline")
 	if !errors.Is(err, errProblemsFound) || !strings.Contains(err.Error(), "no-credentials") {
 		t.Errorf("err = %v, want errProblemsFound naming no-credentials", err)
+	}
+	if got := ExitCode(err); got != ExitProblems {
+		t.Errorf("exit code %d, want %d (problems found)", got, ExitProblems)
 	}
 	for _, want := range []string{"pod team/web", "✗ FAIL  kubelet-event", "=> cannot pull: no-credentials",
 		"registry-kit pull-secret create"} {

@@ -192,6 +192,9 @@ func (o *generateOptions) run(streams IOStreams, opts manifests.Options) error {
 	if err != nil {
 		return err
 	}
+	for _, w := range manifests.PlainHTTPWarnings(set.Objects()) {
+		fmt.Fprintf(streams.ErrOut, "Warning: %s\n", w)
+	}
 	if u := set.GeneratedUser; u != nil {
 		fmt.Fprintf(streams.ErrOut, "Generated registry user %q with password: %s\n"+
 			"It is shown only this once and stored only as a bcrypt hash in Secret %s/%s.\n",

@@ -263,3 +263,44 @@ func TestGenerateRefusesBadInput(t *testing.T) {
 		})
 	}
 }
+
+// TestGeneratePlainHTTPWarning: generate warns on standard error (never in the manifests) when registry passwords
+// would travel in plain HTTP over a network: a node port, an Ingress without TLS.
+func TestGeneratePlainHTTPWarning(t *testing.T) {
+	tests := []struct {
+		name string
+		args []string
+		want []string // substrings of stderr's Warning lines; nil: no warning
+	}{
+		{"ClusterIP", nil, nil},
+		{"NodePort", []string{"--service-type", "NodePort", "--node-port", "30500"}, []string{"Warning: service/registry serves plain HTTP on node port 30500"}},
+		{"NodePort with TLS", []string{"--service-type", "NodePort", "--tls-secret", "registry-tls"}, nil},
+		{"Ingress without TLS", []string{"--ingress-host", "registry.example"}, []string{"Warning: ingress/registry has no TLS for registry.example"}},
+		{"Ingress with TLS", []string{"--ingress-host", "registry.example", "--ingress-tls-secret", "tls"}, nil},
+	}
+	for _, tc := range tests {
+		t.Run(tc.name, func(t *testing.T) {
+			out, errOut, err := runGenerate(t, "pw\n", append([]string{"--user", "alice", "--password-stdin", "--bcrypt-cost", "4"}, tc.args...)...)
+			if err != nil {
+				t.Fatal(err)
+			}
+			var got []string
+			for _, l := range strings.Split(errOut, "\n") {
+				if strings.HasPrefix(l, "Warning: ") {
+					got = append(got, l)
+				}
+			}
+			if len(got) != len(tc.want) {
+				t.Fatalf("warnings %q, want %d:\n%s", got, len(tc.want), errOut)
+			}
+			for i, w := range tc.want {
+				if !strings.Contains(got[i], w) {
+					t.Errorf("warning %q lacks %q", got[i], w)
+				}
+			}
+			if strings.Contains(out, "Warning") {
+				t.Errorf("the warning went into the manifests:\n%s", out)
+			}
+		})
+	}
+}

@@ -2,6 +2,7 @@ package cli
 
 import (
 	"bufio"
+	"context"
 	"encoding/json"
 	"errors"
 	"fmt"
@@ -191,7 +192,7 @@ func (o *pullSecretCreateOptions) validate(cmd *cobra.Command) error {
 }
 
 func (o *pullSecretCreateOptions) run(cmd *cobra.Command) error {
-	payload, notes, err := o.payload()
+	payload, notes, err := o.payload(cmd.Context())
 	if err != nil {
 		return err
 	}
@@ -237,7 +238,7 @@ func (o *pullSecretCreateOptions) run(cmd *cobra.Command) error {
 }
 
 // payload builds the .dockerconfigjson from flags or from the docker config, with notes on server names.
-func (o *pullSecretCreateOptions) payload() ([]byte, []string, error) {
+func (o *pullSecretCreateOptions) payload(ctx context.Context) ([]byte, []string, error) {
 	var cfg *dockerconfig.Config
 	if o.fromDockerConfig != "" {
 		data, err := os.ReadFile(o.fromDockerConfig)
@@ -260,7 +261,7 @@ func (o *pullSecretCreateOptions) payload() ([]byte, []string, error) {
 		notes = append(notes, n...)
 		e := dockerconfig.Entry{Server: key, Username: o.username, Password: o.password, Email: o.email}
 		if cfg != nil {
-			cred, err := cfg.Lookup(key)
+			cred, err := cfg.LookupContext(ctx, key)
 			if err != nil {
 				errs = append(errs, fmt.Errorf("%s: %w", o.fromDockerConfig, err))
 				continue

@@ -19,7 +19,9 @@ func newUndeployCommand(streams IOStreams) *cobra.Command {
 		Short: "Remove what registry-kit deploy applied, keeping the images unless --delete-data",
 		Long: `Remove from the namespace every object that registry-kit deploy applied (found by its server-side apply field
 manager "registry-kit"); objects created by hand or by other tools stay. The PersistentVolumeClaim holding the
-images, and with it the namespace, are kept unless --delete-data.`,
+images, and with it the namespace, are kept unless --delete-data. The namespace itself is deleted only when deploy
+created it (annotation registry-kit.dev/created-by=registry-kit) and no claim is left in it: a namespace that
+existed before deploy is never deleted.`,
 		Args: cobra.NoArgs,
 		RunE: func(cmd *cobra.Command, _ []string) error {
 			dryRun, err := deploy.ParseDryRun(o.dryRun)
@@ -37,7 +39,7 @@ images, and with it the namespace, are kept unless --delete-data.`,
 		},
 	}
 	o.kube.addFlags(cmd.Flags())
-	cmd.Flags().BoolVar(&o.deleteData, "delete-data", false, "also delete the image volume claim (all pushed images) and the namespace")
+	cmd.Flags().BoolVar(&o.deleteData, "delete-data", false, "also delete the image volume claim (all pushed images) and the namespace, if deploy created it")
 	cmd.Flags().StringVar(&o.dryRun, "dry-run", "none", "none, client or server: show what would be deleted")
 	return cmd
 }

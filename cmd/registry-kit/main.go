@@ -17,6 +17,6 @@ func main() {
 	if err := cli.NewRootCommand(cli.StdStreams()).ExecuteContext(ctx); err != nil {
 		fmt.Fprintln(os.Stderr, "Error:", err)
 		stop()
-		os.Exit(1)
+		os.Exit(cli.ExitCode(err))
 	}
 }

@@ -145,14 +145,16 @@ func TestRunCauses(t *testing.T) {
 		want    []Cause
 		summary string
 		texts   []string // must appear in the human output
+		absent  []string // must not appear in it
 	}{
 		{name: "healthy pod pulls fine", want: nil, summary: "pulls fine",
 			objs: []runtime.Object{testPod(host+"/app:v1", withSecrets("regcred"), running), good("team"), defaultSA("team")}},
 		{name: "healthy but still pending", want: nil, summary: "no problem found: the image should pull",
 			objs: []runtime.Object{testPod(host+"/app:v1", withSecrets("regcred"), func(*corev1.Pod) {}), good("team"), defaultSA("team")}},
 		{name: "secret only in another namespace", want: []Cause{CauseSecretMissing},
-			objs:  []runtime.Object{testPod(host+"/app:v1", withSecrets("regcred"), backOff("")), good("other"), defaultSA("team")},
-			texts: []string{`exists in namespace(s) other`, "kubectl get secret regcred -n other -o json"}},
+			objs:   []runtime.Object{testPod(host+"/app:v1", withSecrets("regcred"), backOff("")), good("other"), defaultSA("team")},
+			texts:  []string{`a secret of that name exists elsewhere, in namespace(s) other`, `create one in "team"`, "registry-kit pull-secret create regcred --server " + host},
+			absent: []string{"kubectl get secret", "jq", "kubectl apply"}},
 		{name: "an extra missing secret is not the cause when another secret matches", want: []Cause{CauseConnectionRefused},
 			objs: []runtime.Object{testPod(closed+"/app:v1", withSecrets("regcred", "gone"), backOff("")), defaultSA("team"),
 				pullSecret(t, "team", "regcred", closed, testUser, testPass)},
@@ -219,6 +221,11 @@ func TestRunCauses(t *testing.T) {
 			for _, s := range c.texts {
 				if !strings.Contains(out, s) {
 					t.Errorf("output lacks %q:\n%s", s, out)
+				}
+			}
+			for _, s := range c.absent {
+				if strings.Contains(out, s) {
+					t.Errorf("output contains %q:\n%s", s, out)
 				}
 			}
 			js, _ := json.Marshal(rep)

@@ -145,9 +145,10 @@ func (r *imageRun) checkSecrets() {
 			if len(list) > 5 {
 				list = append(list[:5:5], fmt.Sprintf("and %d more", len(where)-5))
 			}
-			msg += fmt.Sprintf("; a secret of that name exists in namespace(s) %s — a pod can only use secrets of its own namespace", strings.Join(list, ", "))
-			fixes = append(fixes, fmt.Sprintf("kubectl get secret %s -n %s -o json | jq 'del(.metadata.namespace,.metadata.uid,.metadata.resourceVersion,.metadata.creationTimestamp,.metadata.managedFields,.metadata.ownerReferences)' | kubectl apply -n %s -f -",
-				s.name, where[0], ns))
+			// Only the name matches: the pod's author chose it, and the secret elsewhere holds someone else's
+			// credentials, possibly for another registry. Never suggest copying it.
+			msg += fmt.Sprintf("; a secret of that name exists elsewhere, in namespace(s) %s, but a pod can only use secrets of its own "+
+				"namespace: create one in %q with your own credentials rather than copying another namespace's", strings.Join(list, ", "), ns)
 		case known:
 			msg += "; no namespace has a secret of that name"
 		}

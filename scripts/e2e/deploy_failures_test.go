@@ -65,7 +65,7 @@ func TestDeployNoCluster(t *testing.T) {
 }
 
 // TestDeployRBAC: a ServiceAccount without rights is told which verb and resource it lacks; bound to exactly the
-// ClusterRole of --print-rbac it deploys (server dry run) and undeploys.
+// Role and ClusterRole of --print-rbac it deploys (server dry run) and undeploys.
 func TestDeployRBAC(t *testing.T) {
 	cs := kubeClient(t)
 	saNS, sa, tok, kubeconfig := newDeployer(t, cs)
@@ -84,8 +84,9 @@ func TestDeployRBAC(t *testing.T) {
 		t.Fatalf("the token appears in deploy's output")
 	}
 
-	bindDeployRole(t, cs, saNS, sa, "e2e-rk-deploy-role")
-	depNamespace(t, cs, target) // cleanup only: the namespace is made by deploy
+	depNamespace(t, cs, target) // cleanup only
+	// The admin hands the namespace over (the annotation), so deploy applies it and undeploy deletes it.
+	bindDeployRole(t, cs, saNS, sa, target, true)
 	// Real apply of everything but the wait (no PV here), then undeploy, both with exactly the printed role.
 	for _, args := range [][]string{
 		{"deploy", "--kubeconfig", kubeconfig, "-n", target, "--dry-run=server", "--node-port", "0"},
@@ -100,6 +101,11 @@ func TestDeployRBAC(t *testing.T) {
 		if r.err != nil && !strings.Contains(r.out, "is not ready") {
 			t.Errorf("registry-kit %s: %v\n%s", strings.Join(args, " "), r.err, depRedact(r.out))
 		}
+	}
+	// The namespace was handed over: deploy applied it (its Pod Security label) and undeploy deleted it.
+	ns, err := cs.CoreV1().Namespaces().Get(context.Background(), target, metav1.GetOptions{})
+	if err == nil && ns.DeletionTimestamp == nil {
+		t.Errorf("namespace %s still exists after undeploy --delete-data (labels %v)", target, ns.Labels)
 	}
 }
 
@@ -168,31 +174,65 @@ func TestDeployNotReady(t *testing.T) {
 	})
 }
 
-// bindDeployRole creates the ClusterRole of deploy/rbac.yaml (what --print-rbac prints) under a unique name and binds
-// it to the ServiceAccount saNS/sa, both removed when the test ends: the ServiceAccount may do exactly what deploy
-// documents it needs.
-func bindDeployRole(t *testing.T, cs kubernetes.Interface, saNS, sa, prefix string) {
+// bindDeployRole does what the comments of `registry-kit deploy --print-rbac -n target` tell a cluster admin to do:
+// it creates namespace target (annotated registry-kit.dev/created-by when handOver, so that deploy owns it), applies
+// exactly the printed Role and ClusterRole, and binds them to the ServiceAccount saNS/sa; the bindings and the
+// ClusterRole are removed when the test ends (the Role goes with the namespace).
+func bindDeployRole(t *testing.T, cs kubernetes.Interface, saNS, sa, target string, handOver bool) {
 	t.Helper()
 	ctx := context.Background()
-	var role rbacv1.ClusterRole
-	if err := yaml.UnmarshalStrict(deploy.RBAC, &role); err != nil {
-		t.Fatalf("deploy/rbac.yaml is not a ClusterRole: %v", err)
+	r := depRun(t, "", "deploy", "--print-rbac", "-n", target)
+	if r.err != nil {
+		t.Fatalf("deploy --print-rbac: %v\n%s", r.err, r.out)
 	}
-	role.Name = depUniqueName(prefix)
-	if _, err := cs.RbacV1().ClusterRoles().Create(ctx, &role, metav1.CreateOptions{}); err != nil {
-		t.Fatalf("creating ClusterRole: %v", err)
+	docs := strings.Split(r.out, "\n---\n")
+	if len(docs) != 2 {
+		t.Fatalf("deploy --print-rbac printed %d YAML documents, want a Role and a ClusterRole:\n%s", len(docs), r.out)
 	}
-	binding := &rbacv1.ClusterRoleBinding{
+	var role rbacv1.Role
+	var clusterRole rbacv1.ClusterRole
+	if err := yaml.UnmarshalStrict([]byte(docs[0]), &role); err != nil || role.Kind != "Role" {
+		t.Fatalf("deploy --print-rbac: the first document is not a Role (%v):\n%s", err, docs[0])
+	}
+	if err := yaml.UnmarshalStrict([]byte(docs[1]), &clusterRole); err != nil || clusterRole.Kind != "ClusterRole" {
+		t.Fatalf("deploy --print-rbac: the second document is not a ClusterRole (%v):\n%s", err, docs[1])
+	}
+	if role.Namespace != target {
+		t.Fatalf("deploy --print-rbac -n %s printed a Role in namespace %q", target, role.Namespace)
+	}
+	ns := &corev1.Namespace{ObjectMeta: metav1.ObjectMeta{Name: target}}
+	if handOver {
+		ns.Annotations = map[string]string{deploy.CreatedByAnnotation: deploy.CreatedByValue}
+	}
+	if _, err := cs.CoreV1().Namespaces().Create(ctx, ns, metav1.CreateOptions{}); err != nil {
+		t.Fatalf("creating namespace %s: %v", target, err)
+	}
+	if _, err := cs.RbacV1().Roles(target).Create(ctx, &role, metav1.CreateOptions{}); err != nil {
+		t.Fatalf("creating the printed Role: %v", err)
+	}
+	if _, err := cs.RbacV1().ClusterRoles().Create(ctx, &clusterRole, metav1.CreateOptions{}); err != nil {
+		t.Fatalf("creating the printed ClusterRole: %v", err)
+	}
+	subjects := []rbacv1.Subject{{Kind: "ServiceAccount", Name: sa, Namespace: saNS}}
+	binding := &rbacv1.RoleBinding{
 		ObjectMeta: metav1.ObjectMeta{Name: role.Name},
-		RoleRef:    rbacv1.RoleRef{APIGroup: "rbac.authorization.k8s.io", Kind: "ClusterRole", Name: role.Name},
-		Subjects:   []rbacv1.Subject{{Kind: "ServiceAccount", Name: sa, Namespace: saNS}},
+		RoleRef:    rbacv1.RoleRef{APIGroup: "rbac.authorization.k8s.io", Kind: "Role", Name: role.Name},
+		Subjects:   subjects,
 	}
-	if _, err := cs.RbacV1().ClusterRoleBindings().Create(ctx, binding, metav1.CreateOptions{}); err != nil {
+	if _, err := cs.RbacV1().RoleBindings(target).Create(ctx, binding, metav1.CreateOptions{}); err != nil {
+		t.Fatalf("creating RoleBinding: %v", err)
+	}
+	clusterBinding := &rbacv1.ClusterRoleBinding{
+		ObjectMeta: metav1.ObjectMeta{Name: clusterRole.Name},
+		RoleRef:    rbacv1.RoleRef{APIGroup: "rbac.authorization.k8s.io", Kind: "ClusterRole", Name: clusterRole.Name},
+		Subjects:   subjects,
+	}
+	if _, err := cs.RbacV1().ClusterRoleBindings().Create(ctx, clusterBinding, metav1.CreateOptions{}); err != nil {
 		t.Fatalf("creating ClusterRoleBinding: %v", err)
 	}
 	t.Cleanup(func() {
-		_ = cs.RbacV1().ClusterRoleBindings().Delete(context.Background(), binding.Name, metav1.DeleteOptions{})
-		_ = cs.RbacV1().ClusterRoles().Delete(context.Background(), role.Name, metav1.DeleteOptions{})
+		_ = cs.RbacV1().ClusterRoleBindings().Delete(context.Background(), clusterBinding.Name, metav1.DeleteOptions{})
+		_ = cs.RbacV1().ClusterRoles().Delete(context.Background(), clusterRole.Name, metav1.DeleteOptions{})
 	})
 }
 

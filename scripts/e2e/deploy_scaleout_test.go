@@ -340,14 +340,15 @@ func buildRedisImage(server, ldd, ctr, sock string) (string, error) {
 	return ref, err
 }
 
-// TestDeployScaleOutRBAC: a ServiceAccount bound to exactly the ClusterRole of --print-rbac deploys the scale-out
+// TestDeployScaleOutRBAC: a ServiceAccount bound to exactly the Role and ClusterRole of --print-rbac deploys the scale-out
 // objects (the PodDisruptionBudget and the Redis Deployment and Service among them; server dry run, then a real
 // apply and a short wait that reads pods and events) and undeploys them.
 func TestDeployScaleOutRBAC(t *testing.T) {
 	cs := kubeClient(t)
 	saNS, sa, _, kubeconfig := newDeployer(t, cs)
-	bindDeployRole(t, cs, saNS, sa, "e2e-rk-scale-role")
 	target := depNamespace(t, cs, "e2e-rk-scale-rbac")
+	// The admin creates the namespace and keeps it: deploy and undeploy leave it as it is.
+	bindDeployRole(t, cs, saNS, sa, target, false)
 	scale := []string{"--kubeconfig", kubeconfig, "-n", target, "--node-port", "0", "--storage", "s3", "--replicas", "2",
 		"--s3-bucket", "registry", "--with-redis", "--redis-image", "registry-kit-e2e/redis:none"}
 	for _, args := range [][]string{

@@ -336,8 +336,25 @@ func TestDoctorCluster(t *testing.T) {
 		waitPullFailure(t, cs, ns, pod)
 		r := runDoctorBinary(t, pod, "-n", ns)
 		assertCauses(t, r, doctor.CauseSecretMissing)
-		if !strings.Contains(r.text(), "exists in namespace(s) "+other+" —") {
+		if !strings.Contains(r.text(), "a secret of that name exists elsewhere, in namespace(s) "+other+",") {
 			t.Errorf("doctor does not say the secret exists in %s:\n%s", other, r.text())
+		}
+		// The secret elsewhere may be someone else's: doctor recommends creating one, never copying it.
+		if !strings.Contains(r.text(), "registry-kit pull-secret create "+elsewhere.Name) || strings.Contains(r.text(), "kubectl get secret") {
+			t.Errorf("doctor does not recommend `registry-kit pull-secret create` alone:\n%s", r.text())
+		}
+	})
+	t.Run("pod that does not exist: could not run, exit 2", func(t *testing.T) {
+		t.Parallel()
+		ns := newNamespace(t)
+		cmd := exec.Command(binary(t), "doctor", "--kubeconfig", clusterEnv(t).get(t, "KUBECONFIG"), "-n", ns, "no-such-pod")
+		out, err := cmd.CombinedOutput()
+		var exitErr *exec.ExitError
+		if !errors.As(err, &exitErr) || exitErr.ExitCode() != 2 {
+			t.Errorf("doctor of a missing pod: %v, want exit status 2\n%s", err, out)
+		}
+		if !strings.Contains(string(out), "no-such-pod") {
+			t.Errorf("doctor of a missing pod does not name it:\n%s", out)
 		}
 	})
 	t.Run("secret of the wrong type", func(t *testing.T) {

@@ -76,10 +76,9 @@ func parseRoute(p string) (route, bool) {
 			continue
 		}
 		r := route{name: rest[:i], kind: k, ref: rest[i+len(k)+2:]}
-		if r.ref == "" || strings.Contains(r.ref, "/") {
-			return route{}, false
+		if r.ref != "" && !strings.Contains(r.ref, "/") {
+			return r, true
 		}
-		return r, true
 	}
 	return route{}, false
 }

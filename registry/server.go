@@ -22,6 +22,8 @@ import (
 	"github.com/distribution/distribution/v3/registry/storage/driver/factory"
 	"github.com/prometheus/client_golang/prometheus"
 	"github.com/prometheus/client_golang/prometheus/promhttp"
+
+	"github.com/registry-kit/registry-kit/registry/oci"
 )
 
 // Option customises a Server.
@@ -50,6 +52,7 @@ type Server struct {
 	stopTracing func(context.Context) error
 	redis       io.Closer     // the readiness client of the Redis cache, or nil
 	purger      *uploadPurger // nil when upload purging is off
+	oci         *oci.Handler  // referrers API, sha512 addresses, tag parameters (ociext.go)
 
 	ln, metricsLn net.Listener
 	srv, metrics  *http.Server
@@ -131,6 +134,9 @@ func New(cfg Config, opts ...Option) (_ *Server, err error) {
 	if !cfg.objectStorage() {
 		// The fast path reads the filesystem driver's files; object storage goes through distribution.
 		h = newBlobFastPath(cfg.DataDir, s.ac, reg, h)
+	}
+	if h, err = s.withOCI(backend, h); err != nil {
+		return nil, err
 	}
 	h = rejectMalformed(h)
 	h = healthRoutes(ready, h)

@@ -1,0 +1,180 @@
+package oci
+
+import (
+	"bytes"
+	"context"
+	"errors"
+	"fmt"
+	"io"
+	"net/http"
+	"strings"
+
+	"github.com/distribution/distribution/v3/registry/api/errcode"
+	"github.com/distribution/reference"
+	"github.com/opencontainers/go-digest"
+	ocispec "github.com/opencontainers/image-spec/specs-go/v1"
+)
+
+// maxManifestSize is distribution's limit on a manifest PUT body (maxManifestBodySize).
+const maxManifestSize = 4 << 20
+
+// putManifest passes a manifest PUT to distribution and, once distribution has stored it (201): links a sha512
+// address to the stored content, applies ?tag= parameters, records the referrer edge of a manifest with a subject,
+// and answers with OCI-Subject and OCI-Tag. distribution authorizes the push before any of that happens.
+func (h *Handler) putManifest(w http.ResponseWriter, r *http.Request, rt route) {
+	body, over, err := readBody(r, maxManifestSize)
+	if err != nil {
+		serveError(w, errcode.ErrorCodeManifestInvalid.WithDetail(fmt.Sprintf("reading manifest: %v", err)))
+		return
+	}
+	if over {
+		h.next.ServeHTTP(w, r) // distribution refuses it with its own error
+		return
+	}
+	r.Body = io.NopCloser(bytes.NewReader(body))
+	m, err := parseManifest(body, r.Header.Get("Content-Type"))
+	if err != nil {
+		serveError(w, errcode.ErrorCodeManifestInvalid.WithDetail(err.Error()))
+		return
+	}
+	canonical := digest.Canonical.FromBytes(body)
+	addr := canonical // the digest the manifest is pushed as
+	alias := false
+	var tags []string
+	if d, err := digest.Parse(rt.ref); err == nil {
+		addr = d
+		if d.Algorithm() != digest.Canonical {
+			if !d.Algorithm().Available() || d.Algorithm().FromBytes(body) != d {
+				serveError(w, errcode.ErrorCodeDigestInvalid.WithDetail(fmt.Sprintf("manifest content does not match digest %s", d)))
+				return
+			}
+			// distribution checks the body against a sha256 reference only; the alias is linked after it stored it.
+			alias = true
+			r.URL.Path = strings.TrimSuffix(r.URL.Path, rt.ref) + canonical.String()
+			r.URL.RawPath = ""
+		}
+		if tags, err = tagParams(rt.name, r.URL.Query()["tag"]); err != nil {
+			serveError(w, errcode.ErrorCodeTagInvalid.WithDetail(err.Error()))
+			return
+		}
+	}
+	hook := func(code int, hdr http.Header) error {
+		if code != http.StatusCreated {
+			return nil
+		}
+		ctx := r.Context()
+		if alias {
+			if err := h.driver.PutContent(ctx, revisionLinkPath(rt.name, addr), []byte(canonical.String())); err != nil {
+				return fmt.Errorf("linking manifest %s to %s: %w", addr, canonical, err)
+			}
+			hdr.Set("Docker-Content-Digest", addr.String())
+			hdr.Set("Location", strings.Replace(hdr.Get("Location"), canonical.String(), addr.String(), 1))
+		}
+		if err := h.tag(ctx, rt.name, tags, addr); err != nil {
+			return err
+		}
+		for _, t := range tags {
+			hdr.Add("OCI-Tag", t)
+		}
+		if m.Subject != nil {
+			if err := h.edges.put(ctx, rt.name, m.Subject.Digest, referrerDescriptor(m, addr, int64(len(body)))); err != nil {
+				return err
+			}
+			hdr.Set("OCI-Subject", m.Subject.Digest.String())
+		}
+		return nil
+	}
+	h.next.ServeHTTP(&hookWriter{ResponseWriter: w, onHeader: hook}, r)
+}
+
+// tagParams validates the ?tag= values of a manifest PUT by digest.
+func tagParams(name string, tags []string) ([]string, error) {
+	named, err := reference.WithName(name)
+	if err != nil {
+		return nil, nil // distribution answers NAME_INVALID
+	}
+	var errs []error
+	for _, t := range tags {
+		if _, err := reference.WithTag(named, t); err != nil {
+			errs = append(errs, fmt.Errorf("tag parameter %q: %w", t, err))
+		}
+	}
+	return tags, errors.Join(errs...)
+}
+
+// tag points each tag at d through distribution's own tag store.
+func (h *Handler) tag(ctx context.Context, name string, tags []string, d digest.Digest) error {
+	if len(tags) == 0 {
+		return nil
+	}
+	named, err := reference.WithName(name)
+	if err != nil {
+		return fmt.Errorf("tagging in %q: %w", name, err)
+	}
+	repo, err := h.ns.Repository(ctx, named)
+	if err != nil {
+		return fmt.Errorf("tagging in %s: %w", name, err)
+	}
+	ts := repo.Tags(ctx)
+	for _, t := range tags {
+		if err := ts.Tag(ctx, t, ocispec.Descriptor{Digest: d}); err != nil {
+			return fmt.Errorf("tagging %s as %s in %s: %w", d, t, name, err)
+		}
+	}
+	return nil
+}
+
+// deleteManifest passes a manifest DELETE by digest to distribution and removes the referrer edge of the deleted
+// manifest once distribution has deleted it. The subject of a deleted manifest keeps its other referrers, and the
+// referrers of a deleted subject stay listed, as the spec says.
+func (h *Handler) deleteManifest(w http.ResponseWriter, r *http.Request, rt route) {
+	d, err := digest.Parse(rt.ref)
+	if err != nil {
+		h.next.ServeHTTP(w, r)
+		return
+	}
+	m, ok := h.readManifest(r.Context(), rt.name, d)
+	if !ok || m.Subject == nil {
+		h.next.ServeHTTP(w, r)
+		return
+	}
+	hook := func(code int, _ http.Header) error {
+		if code == http.StatusAccepted {
+			if err := h.edges.remove(r.Context(), rt.name, m.Subject.Digest, d); err != nil {
+				// The edge is no longer listed: listing checks that the referrer still exists.
+				h.log.Warn("removing referrer edge of a deleted manifest", "repository", rt.name, "err", err)
+			}
+		}
+		return nil
+	}
+	h.next.ServeHTTP(&hookWriter{ResponseWriter: w, onHeader: hook}, r)
+}
+
+// readManifest reads the manifest d of repository name from storage; ok is false when it is not there.
+func (h *Handler) readManifest(ctx context.Context, name string, d digest.Digest) (manifestFields, bool) {
+	if _, err := reference.WithName(name); err != nil {
+		return manifestFields{}, false
+	}
+	target, err := h.readLink(ctx, revisionLinkPath(name, d))
+	if err != nil {
+		return manifestFields{}, false
+	}
+	b, err := h.driver.GetContent(ctx, blobDataPath(target))
+	if err != nil || len(b) > maxManifestSize {
+		return manifestFields{}, false
+	}
+	m, err := parseManifest(b, "")
+	if err != nil {
+		return manifestFields{}, false
+	}
+	return m, true
+}
+
+// readLink reads a distribution link file: a digest.
+func (h *Handler) readLink(ctx context.Context, p string) (digest.Digest, error) {
+	b, err := h.driver.GetContent(ctx, p)
+	if err != nil {
+		return "", err
+	}
+	return digest.Parse(strings.TrimSpace(string(b)))
+}

@@ -303,6 +303,12 @@ const (
 // check runs bcrypt for a credential the cache did not know, routed by the failures of its address and of its user
 // from that address (see decide).
 func (c *Controller) check(ctx context.Context, st *fileState, user, password, addr string) outcome {
+	if st.unreadable {
+		// Nobody can log in, through no fault of the client's: refuse without spending its failure budget, so
+		// clients retrying meanwhile are not throttled once the file is back.
+		c.delayLikeBcrypt(ctx)
+		return rejected
+	}
 	pair := c.pairKey(addr, user)
 	switch r := c.route(addr, pair); r {
 	case routeRefuse:

@@ -172,7 +172,7 @@ func newManualController(t *testing.T, path string, logs *lockedbuf.Buffer) (*Co
 	c, calls, reg := newTestController(t, Options{
 		Path: path, PollInterval: time.Hour, disableNotify: true, now: clk.Now,
 		PairLimit: Limit{Burst: 3, Every: time.Hour},
-		Logger: slog.New(slog.NewTextHandler(logs, nil)),
+		Logger:    slog.New(slog.NewTextHandler(logs, nil)),
 	})
 	return c, clk, calls, reg
 }

@@ -70,6 +70,18 @@ func waitMetric(t *testing.T, s *serveInstance, series string, want float64) {
 	}
 }
 
+// waitStatus waits up to 15s until GET /v2/ as user answers want.
+func waitStatus(t *testing.T, addr, user, pass string, want int, what string) {
+	t.Helper()
+	deadline := time.Now().Add(15 * time.Second)
+	for basicStatus(t, addr, user, pass) != want {
+		if time.Now().After(deadline) {
+			t.Fatalf("after 15s: %s", what)
+		}
+		time.Sleep(100 * time.Millisecond)
+	}
+}
+
 // statusFrom is the status of GET /v2/ with Basic credentials over a connection from the loopback address src.
 func statusFrom(t *testing.T, src net.IP, addr, user, pass string) int {
 	t.Helper()
@@ -300,7 +312,11 @@ func TestHtpasswdBadLineAndDeletedFile(t *testing.T) {
 	if err := os.WriteFile(file, []byte(strings.Join(kept, "\n")+"\n"+strings.TrimSpace(md5)+"\n"), 0o600); err != nil {
 		t.Fatal(err)
 	}
-	waitMetric(t, s, `registry_kit_auth_reloads_total{result="partial"}`, partial+1)
+	waitStatus(t, s.Addr, "dave", "dave-pw", http.StatusUnauthorized,
+		"removed dave still accepted: a bad line in the new file kept the old file in effect")
+	if got := metricValue(t, s, `registry_kit_auth_reloads_total{result="partial"}`); got != partial+1 {
+		t.Errorf("reloads_total{result=\"partial\"} = %v, want %v", got, partial+1)
+	}
 	if out, err := inspect("dave"); err == nil {
 		t.Error("skopeo inspect with removed dave's login succeeded: a bad line in the new file kept the old file in effect")
 	} else if !strings.Contains(out, "401") && !strings.Contains(strings.ToLower(out), "unauthorized") && !strings.Contains(out, "authentication required") {
@@ -329,7 +345,10 @@ func TestHtpasswdBadLineAndDeletedFile(t *testing.T) {
 	if err := os.Remove(file); err != nil {
 		t.Fatal(err)
 	}
-	waitMetric(t, s, `registry_kit_auth_reloads_total{result="failure"}`, 1)
+	waitStatus(t, s.Addr, "alice", "alice-pw", http.StatusUnauthorized, "alice still accepted with the htpasswd file deleted")
+	if got := metricValue(t, s, `registry_kit_auth_reloads_total{result="failure"}`); got != 1 {
+		t.Errorf("reloads_total{result=\"failure\"} = %v, want 1", got)
+	}
 	if got := metricValue(t, s, "registry_kit_auth_htpasswd_readable"); got != 0 {
 		t.Errorf("registry_kit_auth_htpasswd_readable = %v with the file deleted, want 0", got)
 	}

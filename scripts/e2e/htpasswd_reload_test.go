@@ -244,7 +244,7 @@ func TestHtpasswdNoLockoutByUserName(t *testing.T) {
 	t.Logf("%d wrong passwords for admin from 127.0.0.2 (%.0f/s, %v throttled) while admin's right password was used", sent, rate, throttled)
 	// The server sets the pace of a flood (throttled answers take as long as bcrypt, checks of a failing client run
 	// one at a time), so what matters is that it was being throttled all the while admin's clients worked.
-	if throttled-throttledBefore < 10 {
+	if throttled-throttledBefore < 5 {
 		t.Errorf("only %v of the flood's requests were throttled while admin's clients ran", throttled-throttledBefore)
 	}
 	for _, secret := range []string{"admin-pw-1", "admin-pw-2", "bob-pw", "pusher-pw", "wrong-"} {

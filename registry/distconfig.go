@@ -81,12 +81,16 @@ func newAccessController(cfg Config, logger *slog.Logger) (auth.AccessController
 	if cfg.MetricsAddr != "" {
 		reg = prometheus.DefaultRegisterer
 	}
-	return basic.New(basic.Options{
+	c, err := basic.New(basic.Options{
 		Realm:      cfg.Realm,
 		Path:       cfg.HtpasswdPath(),
 		Logger:     logger,
 		Registerer: reg,
 	})
+	if err != nil {
+		return nil, err // not a typed nil in the interface: closeAll would call Close on it
+	}
+	return c, nil
 }
 
 // shareAccessController registers ac under a fresh name so distribution's App uses this very instance.

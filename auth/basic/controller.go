@@ -50,7 +50,8 @@ type Options struct {
 	// Deprecated: user names are no longer throttled on their own (that let anyone lock a user out); ignored.
 	UserLimit Limit
 	// GlobalLimit is the failure budget of all clients together; while it is spent (a flood from many addresses),
-	// every bcrypt verification goes through the failure lane. Default 50 at once, one more every 100ms.
+	// every bcrypt verification goes through the failure lane, where clients without failures of their own wait
+	// for their turn instead of being refused. Default 50 at once, one more every 100ms.
 	GlobalLimit Limit
 	// FailureLane is how many bcrypt verifications of clients or users with recent failures may run at once;
 	// default half the CPUs, at least 1.
@@ -177,7 +178,6 @@ func New(opts Options) (*Controller, error) {
 		return nil, fmt.Errorf("creating throttle key: %w", err)
 	}
 	c := &Controller{
-		pairHash: pairHash,
 		opts:     opts,
 		log:      opts.Logger,
 		metrics:  m,
@@ -185,6 +185,7 @@ func New(opts Options) (*Controller, error) {
 		now:      opts.now,
 		addrs:    newLimiter(opts.AddrLimit, 10000),
 		pairs:    newLimiter(opts.PairLimit, 10000),
+		pairHash: pairHash,
 		global:   newLimiter(opts.GlobalLimit, 1),
 		lane:     make(semaphore, opts.FailureLane),
 		verify:   (*htpasswd.File).Verify,
@@ -303,6 +304,12 @@ const (
 // check runs bcrypt for a credential the cache did not know, routed by the failures of its address and of its user
 // from that address (see decide).
 func (c *Controller) check(ctx context.Context, st *fileState, user, password, addr string) outcome {
+	if st.unreadable {
+		// Nobody can log in, through no fault of the client's: refuse without spending its failure budget, so
+		// clients retrying meanwhile are not throttled once the file is back.
+		c.delayLikeBcrypt(ctx)
+		return rejected
+	}
 	pair := c.pairKey(addr, user)
 	switch r := c.route(addr, pair); r {
 	case routeRefuse:

@@ -171,7 +171,8 @@ func newManualController(t *testing.T, path string, logs *lockedbuf.Buffer) (*Co
 	clk := newFakeClock()
 	c, calls, reg := newTestController(t, Options{
 		Path: path, PollInterval: time.Hour, disableNotify: true, now: clk.Now,
-		Logger: slog.New(slog.NewTextHandler(logs, nil)),
+		PairLimit: Limit{Burst: 3, Every: time.Hour},
+		Logger:    slog.New(slog.NewTextHandler(logs, nil)),
 	})
 	return c, clk, calls, reg
 }
@@ -288,6 +289,11 @@ func TestMissingFileRefusesEveryone(t *testing.T) {
 	if authorized(t, c, "10.0.0.1", "alice", "pw-alice") {
 		t.Error("alice's cached login still accepted with the htpasswd file deleted")
 	}
+	for range 5 { // a client retrying while the file is gone; more than its failure budget
+		if authorized(t, c, "10.0.0.1", "alice", "pw-alice") {
+			t.Fatal("alice accepted with the htpasswd file deleted")
+		}
+	}
 	if !strings.Contains(logs.String(), "htpasswd file missing or unreadable: refusing every user") {
 		t.Errorf("the log does not say the file is missing:\n%s", logs.String())
 	}
@@ -299,7 +305,7 @@ func TestMissingFileRefusesEveryone(t *testing.T) {
 	writeUsers(t, path, map[string]string{"alice": "pw-alice"})
 	c.reloadIfChanged(clk.Now())
 	if !authorized(t, c, "10.0.0.1", "alice", "pw-alice") {
-		t.Error("alice rejected after the file came back")
+		t.Error("alice rejected after the file came back: her retries while it was gone spent her failure budget")
 	}
 	if r := gauge(t, reg, "registry_kit_auth_htpasswd_readable", ""); r != 1 || !strings.Contains(logs.String(), "htpasswd file readable again") {
 		t.Errorf("readable = %v after the file came back, or no log line says so", r)

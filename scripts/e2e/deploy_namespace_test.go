@@ -4,6 +4,9 @@ package e2e
 
 import (
 	"context"
+	"fmt"
+	"os"
+	"path/filepath"
 	"strings"
 	"testing"
 
@@ -82,6 +85,32 @@ func TestDeployExistingNamespace(t *testing.T) {
 		}
 		if diff := cmp.Diff(before, namespaceState(t, cs, "default")); diff != "" {
 			t.Errorf("namespace default changed (-before +after):\n%s", diff)
+		}
+	})
+
+	t.Run("the Namespace of a -k overlay is left out for an existing namespace", func(t *testing.T) {
+		ns := newNamespace(t)
+		before := namespaceState(t, cs, ns)
+		dir := t.TempDir()
+		base, err := filepath.Rel(dir, filepath.Join(repoRoot, "manifests", "base"))
+		if err != nil {
+			t.Fatal(err)
+		}
+		k := fmt.Sprintf("apiVersion: kustomize.config.k8s.io/v1beta1\nkind: Kustomization\nnamespace: %s\nresources:\n- %s\n", ns, base)
+		if err := os.WriteFile(filepath.Join(dir, "kustomization.yaml"), []byte(k), 0o644); err != nil {
+			t.Fatal(err)
+		}
+		for _, dry := range []string{"client", "server"} {
+			r := depRun(t, "", "deploy", "-k", dir, "--dry-run="+dry, "-o", "yaml")
+			if r.err != nil {
+				t.Fatalf("deploy -k --dry-run=%s: %v\n%s", dry, r.err, depRedact(r.out))
+			}
+			if strings.Contains(r.out, "kind: Namespace") || !strings.Contains(r.out, `Warning: namespace "`+ns+`" existed before`) {
+				t.Errorf("deploy -k --dry-run=%s into an existing namespace: want no Namespace object and a warning:\n%s", dry, depRedact(r.out))
+			}
+		}
+		if diff := cmp.Diff(before, namespaceState(t, cs, ns)); diff != "" {
+			t.Errorf("the namespace changed (-before +after):\n%s", diff)
 		}
 	})
 

@@ -496,3 +496,32 @@ func TestDoctorCluster(t *testing.T) {
 		assertCauses(t, runDoctorBinary(t, pod, "-n", ns), doctor.CauseHTTPServed)
 	})
 }
+
+// TestDoctorExitStatus: the real binary exits 2 when doctor cannot run (a bad flag, an API server that is down), so
+// scripts tell that apart from 1, a problem found (TestDoctorCluster checks 0 and 1 against real pods).
+func TestDoctorExitStatus(t *testing.T) {
+	dir := t.TempDir()
+	down := filepath.Join(dir, "down.kubeconfig")
+	cfg := fmt.Sprintf("apiVersion: v1\nkind: Config\nclusters:\n- name: c\n  cluster: {server: 'https://127.0.0.1:%d'}\n"+
+		"users:\n- name: u\n  user: {token: x}\ncontexts:\n- name: c\n  context: {cluster: c, user: u, namespace: team}\ncurrent-context: c\n", freePort(t))
+	if err := os.WriteFile(down, []byte(cfg), 0o600); err != nil {
+		t.Fatal(err)
+	}
+	tests := []struct {
+		name string
+		args []string
+	}{
+		{"bad flag value", []string{"doctor", "-o", "yaml"}},
+		{"unknown flag", []string{"doctor", "--no-such-flag"}},
+		{"API server down", []string{"doctor", "web", "--kubeconfig", down}},
+	}
+	for _, tc := range tests {
+		t.Run(tc.name, func(t *testing.T) {
+			out, err := exec.Command(binary(t), tc.args...).CombinedOutput()
+			var exitErr *exec.ExitError
+			if !errors.As(err, &exitErr) || exitErr.ExitCode() != 2 {
+				t.Errorf("registry-kit %s: %v, want exit status 2\n%s", strings.Join(tc.args, " "), err, out)
+			}
+		})
+	}
+}

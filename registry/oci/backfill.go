@@ -138,4 +138,6 @@ func (h *Handler) backfillIndex(ctx context.Context, name string, subject, idx d
 }
 
 // Backfill runs Backfill over the handler's storage.
-func (h *Handler) Backfill(ctx context.Context) (BackfillStats, error) { return Backfill(ctx, h.driver, h.log) }
+func (h *Handler) Backfill(ctx context.Context) (BackfillStats, error) {
+	return Backfill(ctx, h.driver, h.log)
+}

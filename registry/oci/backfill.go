@@ -6,9 +6,10 @@ import (
 	"errors"
 	"fmt"
 	"log/slog"
+	"path"
 	"regexp"
+	"strings"
 
-	"github.com/distribution/distribution/v3"
 	"github.com/distribution/distribution/v3/registry/storage"
 	storagedriver "github.com/distribution/distribution/v3/registry/storage/driver"
 	"github.com/distribution/reference"
@@ -39,19 +40,49 @@ func Backfill(ctx context.Context, driver storagedriver.StorageDriver, log *slog
 	if err != nil {
 		return st, fmt.Errorf("backfilling referrers: %w", err)
 	}
-	enum, ok := ns.(distribution.RepositoryEnumerator)
-	if !ok {
-		return st, fmt.Errorf("backfilling referrers: the storage cannot list repositories")
-	}
 	h := &Handler{edges: edges{driver}, driver: driver, ns: ns, log: log}
-	err = enum.Enumerate(ctx, func(name string) error {
+	err = h.walkRepositories(ctx, path.Join(storageRoot, "repositories"), func(name string) error {
 		st.Repositories++
 		return h.backfillRepository(ctx, name, &st)
 	})
-	if err != nil && !errors.As(err, new(storagedriver.PathNotFoundError)) {
+	if err != nil {
 		return st, fmt.Errorf("backfilling referrers: %w", err)
 	}
 	return st, nil
+}
+
+// walkRepositories calls fn for each repository under dir. It lists only the directories of repository names (a
+// directory holding _manifests is a repository; names nest), not every link below them as distribution's catalog
+// walk does: on object storage that is one LIST per name component instead of one per thousand objects.
+func (h *Handler) walkRepositories(ctx context.Context, dir string, fn func(name string) error) error {
+	entries, err := h.driver.List(ctx, dir)
+	if err != nil {
+		if errors.As(err, new(storagedriver.PathNotFoundError)) {
+			return nil
+		}
+		return fmt.Errorf("listing %s: %w", dir, err)
+	}
+	root := path.Join(storageRoot, "repositories") + "/"
+	for _, e := range entries {
+		if path.Base(e) == "_manifests" {
+			if err := fn(strings.TrimPrefix(dir, root)); err != nil {
+				return err
+			}
+			break
+		}
+	}
+	for _, e := range entries {
+		if strings.HasPrefix(path.Base(e), "_") {
+			continue
+		}
+		if err := ctx.Err(); err != nil {
+			return err
+		}
+		if err := h.walkRepositories(ctx, e, fn); err != nil {
+			return err
+		}
+	}
+	return nil
 }
 
 func (h *Handler) backfillRepository(ctx context.Context, name string, st *BackfillStats) error {

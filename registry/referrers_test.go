@@ -299,12 +299,19 @@ func TestSHA512(t *testing.T) {
 			t.Errorf("GET manifest %s: %s, Docker-Content-Digest %s", ref, resp.Status, resp.Header.Get("Docker-Content-Digest"))
 		}
 	}
-	if resp, _ := c.do(http.MethodDelete, "/v2/"+repo+"/manifests/"+md.String(), nil, nil); resp.StatusCode != http.StatusAccepted {
-		t.Fatalf("DELETE manifest by sha512: %s", resp.Status)
-	}
-	for _, ref := range []string{md.String(), "v1"} {
-		if resp, _ := c.do(http.MethodGet, "/v2/"+repo+"/manifests/"+ref, http.Header{"Accept": {ocispec.MediaTypeImageManifest}}, nil); resp.StatusCode != http.StatusNotFound {
-			t.Errorf("GET manifest %s after delete: %s, want 404", ref, resp.Status)
+	// One manifest, two addresses: deleting it by either deletes it by both, tags included.
+	canonical := digest.FromBytes(m)
+	for _, del := range []struct{ by, other digest.Digest }{{md, canonical}, {canonical, md}} {
+		if resp, b := c.putManifest(repo, md.String()+"?tag=v1", m, ocispec.MediaTypeImageManifest); resp.StatusCode != http.StatusCreated {
+			t.Fatalf("PUT manifest by sha512: %s %s", resp.Status, b)
+		}
+		if resp, _ := c.do(http.MethodDelete, "/v2/"+repo+"/manifests/"+del.by.String(), nil, nil); resp.StatusCode != http.StatusAccepted {
+			t.Fatalf("DELETE manifest by %s: %s", del.by.Algorithm(), resp.Status)
+		}
+		for _, ref := range []string{del.by.String(), del.other.String(), "v1"} {
+			if resp, _ := c.do(http.MethodGet, "/v2/"+repo+"/manifests/"+ref, http.Header{"Accept": {ocispec.MediaTypeImageManifest}}, nil); resp.StatusCode != http.StatusNotFound {
+				t.Errorf("GET manifest %s after deleting it by %s: %s, want 404", ref, del.by.Algorithm(), resp.Status)
+			}
 		}
 	}
 }

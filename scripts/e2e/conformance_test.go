@@ -37,9 +37,9 @@ var suiteEnv = []string{
 }
 
 // optionalSkips are the specs the suite may skip: behaviour the spec leaves optional that registry-kit does not
-// offer. A blob POST with the content in it (the suite falls back to POST+PUT), and a mount without a source
-// repository (it would let anyone who can push to one repository link any blob whose digest they know).
-var optionalSkips = regexp.MustCompile(`/(blob-post-only|blob-mount-anonymous)$`)
+// offer. A mount without a source repository would let anyone who can push to one repository link any blob whose
+// digest they know; clients fall back to uploading it.
+var optionalSkips = regexp.MustCompile(`/blob-mount-anonymous$`)
 
 // mustPassGroups are spec groups that have to run without a failure and with passes.
 var mustPassGroups = []string{"ping", "empty", "image", "index", "sha256 blobs", "sha512 blobs", "sha512", "custom-fields",
@@ -50,7 +50,7 @@ var mustPassGroups = []string{"ping", "empty", "image", "index", "sha256 blobs",
 // validation is configured, which serve does. Every one of its specs must pass.
 const layerURLGroup = "non-distributable-layers"
 
-// minSpecs guards against a truncated run that "passes" because it ran almost nothing (the suite has 785 specs with
+// minSpecs guards against a truncated run that "passes" because it ran almost nothing (the suite has 789 specs with
 // suiteEnv).
 const minSpecs = 750
 

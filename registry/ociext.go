@@ -4,6 +4,7 @@ import (
 	"context"
 	"fmt"
 	"net/http"
+	"time"
 
 	"github.com/distribution/distribution/v3/registry/storage/driver/factory"
 
@@ -23,4 +24,27 @@ func (s *Server) withOCI(backend storageBackend, next http.Handler) (http.Handle
 	}
 	s.oci = h
 	return h, nil
+}
+
+// startBackfill records, in the background, the referrers older clients pushed as fallback tags (oci.Backfill). The
+// returned channel is closed when it has finished or ctx was cancelled.
+func (s *Server) startBackfill(ctx context.Context) <-chan struct{} {
+	done := make(chan struct{})
+	go func() {
+		defer close(done)
+		if s.oci == nil {
+			return
+		}
+		start := time.Now()
+		st, err := s.oci.Backfill(ctx)
+		if err != nil {
+			if ctx.Err() == nil {
+				s.logger.Error("backfilling referrers from fallback tags", "err", err)
+			}
+			return
+		}
+		s.logger.Info("referrers backfilled from fallback tags", "repositories", st.Repositories,
+			"fallback_tags", st.FallbackTags, "edges_written", st.Edges, "took", time.Since(start).Round(time.Millisecond).String())
+	}()
+	return done
 }

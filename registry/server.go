@@ -293,6 +293,7 @@ func (s *Server) Run(ctx context.Context) error {
 			s.purger.run(purgeCtx)
 		}
 	}()
+	backfilled := s.startBackfill(purgeCtx)
 
 	var serveErr error
 	select {
@@ -304,6 +305,7 @@ func (s *Server) Run(ctx context.Context) error {
 	shutdownErr := s.shutdown()
 	wg.Wait()
 	<-purged
+	<-backfilled
 	if serveErr != nil {
 		return fmt.Errorf("serving: %w", serveErr)
 	}

@@ -1,6 +1,6 @@
 #!/usr/bin/env bash
 # Installs everything the tests need on a fresh Debian machine: the Debian packages (registry clients, Apache
-# htpasswd, containerd, etcd, ...) and the Go-built tools (crane, oras, crictl, stock distribution, the OCI
+# htpasswd, containerd, etcd, ...) and the Go-built tools (crane, oras, cosign, crictl, stock distribution, the OCI
 # conformance suite, MinIO). Go-built tools go to $REGISTRY_KIT_CACHE/bin and are reused on later runs.
 set -euo pipefail
 
@@ -39,6 +39,8 @@ go_tool crane github.com/google/go-containerregistry/cmd/crane@v0.22.1
 go_tool oras oras.land/oras/cmd/oras@v1.3.6
 go_tool crictl sigs.k8s.io/cri-tools/cmd/crictl@v1.37.0
 go_tool registry github.com/distribution/distribution/v3/cmd/registry@v3.1.2
+# cosign signs and verifies through the referrers API in TestReferrersCosign (about 4 CPU-minutes to build).
+go_tool cosign github.com/sigstore/cosign/v2/cmd/cosign@v2.6.5
 
 # The OCI distribution-spec conformance suite is a test binary built from its module's source.
 conformance_mod=github.com/opencontainers/distribution-spec/conformance@v0.0.0-20260831232431-97274622c111

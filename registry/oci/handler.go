@@ -121,6 +121,9 @@ func (h *Handler) ServeHTTP(w http.ResponseWriter, r *http.Request) {
 		case r.Method == http.MethodPost && isAlias(q.Get("mount")):
 			h.mountAlias(w, r, name, digest.Digest(q.Get("mount")), q.Get("from"))
 			return
+		case r.Method == http.MethodPost && q.Has("digest") && !q.Has("mount") && strings.HasSuffix(r.URL.Path, "/blobs/uploads/"):
+			h.monolithicUpload(w, r, q.Get("digest"))
+			return
 		}
 	}
 	h.next.ServeHTTP(w, r)

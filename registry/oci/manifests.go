@@ -124,25 +124,57 @@ func (h *Handler) tag(ctx context.Context, name string, tags []string, d digest.
 	return nil
 }
 
-// deleteManifest passes a manifest DELETE by digest to distribution and removes the referrer edge of the deleted
-// manifest once distribution has deleted it. The subject of a deleted manifest keeps its other referrers, and the
-// referrers of a deleted subject stay listed, as the spec says.
+// deleteManifest passes a manifest DELETE by digest to distribution and, once distribution has deleted it, deletes
+// the manifest's other address (its sha256 digest when deleted by sha512, its sha512 alias when deleted by sha256:
+// one manifest, one delete) and removes its referrer edges. The subject of a deleted manifest keeps its other
+// referrers, and the referrers of a deleted subject stay listed, as the spec says.
 func (h *Handler) deleteManifest(w http.ResponseWriter, r *http.Request, rt route) {
 	d, err := digest.Parse(rt.ref)
 	if err != nil {
 		h.next.ServeHTTP(w, r)
 		return
 	}
-	m, ok := h.readManifest(r.Context(), rt.name, d)
-	if !ok || m.Subject == nil {
+	body, canonical, ok := h.readManifest(r.Context(), rt.name, d)
+	if !ok {
+		h.next.ServeHTTP(w, r)
+		return
+	}
+	var other digest.Digest
+	if d.Algorithm() == digest.Canonical {
+		if a := digest.SHA512.FromBytes(body); h.exists(r.Context(), revisionLinkPath(rt.name, a)) {
+			other = a
+		}
+	} else if canonical != d {
+		other = canonical
+	}
+	m, _ := parseManifest(body, "")
+	if other == "" && m.Subject == nil {
 		h.next.ServeHTTP(w, r)
 		return
 	}
 	hook := func(code int, _ http.Header) error {
-		if code == http.StatusAccepted {
-			if err := h.edges.remove(r.Context(), rt.name, m.Subject.Digest, d); err != nil {
-				// The edge is no longer listed: listing checks that the referrer still exists.
-				h.log.Warn("removing referrer edge of a deleted manifest", "repository", rt.name, "err", err)
+		if code != http.StatusAccepted {
+			return nil
+		}
+		if other != "" {
+			sub := r.Clone(r.Context())
+			sub.URL.Path = strings.TrimSuffix(r.URL.Path, rt.ref) + other.String()
+			sub.URL.RawPath, sub.RequestURI, sub.Body = "", "", http.NoBody
+			sw := &statusWriter{header: http.Header{}}
+			h.next.ServeHTTP(sw, sub)
+			if sw.code != http.StatusAccepted && sw.code != http.StatusNotFound {
+				h.log.Warn("deleting the other address of a deleted manifest", "repository", rt.name, "digest", other.String(), "status", sw.code)
+			}
+		}
+		if m.Subject != nil {
+			for _, ref := range []digest.Digest{d, other} {
+				if ref == "" {
+					continue
+				}
+				if err := h.edges.remove(r.Context(), rt.name, m.Subject.Digest, ref); err != nil {
+					// The edge is no longer listed: listing checks that the referrer still exists.
+					h.log.Warn("removing referrer edge of a deleted manifest", "repository", rt.name, "err", err)
+				}
 			}
 		}
 		return nil
@@ -150,24 +182,43 @@ func (h *Handler) deleteManifest(w http.ResponseWriter, r *http.Request, rt rout
 	h.next.ServeHTTP(&hookWriter{ResponseWriter: w, onHeader: hook}, r)
 }
 
-// readManifest reads the manifest d of repository name from storage; ok is false when it is not there.
-func (h *Handler) readManifest(ctx context.Context, name string, d digest.Digest) (manifestFields, bool) {
+// statusWriter keeps the status of an internal request and drops its body.
+type statusWriter struct {
+	header http.Header
+	code   int
+}
+
+func (s *statusWriter) Header() http.Header { return s.header }
+func (s *statusWriter) WriteHeader(code int) {
+	if s.code == 0 {
+		s.code = code
+	}
+}
+func (s *statusWriter) Write(b []byte) (int, error) {
+	s.WriteHeader(http.StatusOK)
+	return len(b), nil
+}
+
+func (h *Handler) exists(ctx context.Context, p string) bool {
+	_, err := h.driver.Stat(ctx, p)
+	return err == nil
+}
+
+// readManifest reads the manifest d of repository name from storage, and the canonical digest it is stored under;
+// ok is false when it is not there.
+func (h *Handler) readManifest(ctx context.Context, name string, d digest.Digest) (body []byte, canonical digest.Digest, ok bool) {
 	if _, err := reference.WithName(name); err != nil {
-		return manifestFields{}, false
+		return nil, "", false
 	}
 	target, err := h.readLink(ctx, revisionLinkPath(name, d))
-	if err != nil {
-		return manifestFields{}, false
+	if err != nil || target.Validate() != nil {
+		return nil, "", false
 	}
 	b, err := h.driver.GetContent(ctx, blobDataPath(target))
 	if err != nil || len(b) > maxManifestSize {
-		return manifestFields{}, false
+		return nil, "", false
 	}
-	m, err := parseManifest(b, "")
-	if err != nil {
-		return manifestFields{}, false
-	}
-	return m, true
+	return b, target, true
 }
 
 // readLink reads a distribution link file: a digest.

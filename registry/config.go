@@ -13,6 +13,8 @@ import (
 	"strings"
 	"syscall"
 	"time"
+
+	"github.com/registry-kit/registry-kit/registry/storageconfig"
 )
 
 // Defaults for the zero configuration.
@@ -110,8 +112,9 @@ func (c Config) HtpasswdPath() string {
 	return filepath.Join(c.DataDir, "htpasswd")
 }
 
-// Redacted returns a copy safe to print: the HTTP secret, S3 keys and Redis password are replaced and derived
-// defaults are filled in.
+// Redacted returns a copy safe to print: the HTTP secret, S3 keys and Redis password are replaced, so is anything
+// that may be a credential inside a Redis address or the S3 endpoint (user:password@), and derived defaults are
+// filled in.
 func (c Config) Redacted() Config {
 	for _, s := range []*string{&c.HTTPSecret, &c.S3.AccessKey, &c.S3.SecretKey, &c.Redis.Password} {
 		if *s != "" {
@@ -119,6 +122,10 @@ func (c Config) Redacted() Config {
 		}
 	}
 	c.Redis.Addrs = slices.Clone(c.Redis.Addrs)
+	for i, a := range c.Redis.Addrs {
+		c.Redis.Addrs[i] = storageconfig.RedactAddr(a)
+	}
+	c.S3.Endpoint = storageconfig.RedactAddr(c.S3.Endpoint)
 	c.Htpasswd = c.HtpasswdPath()
 	return c
 }

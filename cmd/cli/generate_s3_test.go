@@ -71,16 +71,16 @@ func TestGenerateObjectStorageErrors(t *testing.T) {
 		args []string
 		want string
 	}{
-		{name: "bucket required", args: []string{"--storage", "s3"}, want: "--s3-bucket: is required with --storage s3"},
-		{name: "access mode", args: []string{"--storage", "s3", "--s3-bucket", "b", "--access-mode", "ReadWriteMany"},
+		{name: "bucket required", args: []string{"--storage", "s3"}, want: "--s3-bucket: required with storage s3"},
+		{name: "access mode", args: []string{"--storage", "s3", "--s3-bucket", "images", "--access-mode", "ReadWriteMany"},
 			want: "--access-mode: only applies with --storage filesystem"},
-		{name: "storage size", args: []string{"--storage", "s3", "--s3-bucket", "b", "--storage-size", "1Gi"},
+		{name: "storage size", args: []string{"--storage", "s3", "--s3-bucket", "images", "--storage-size", "1Gi"},
 			want: "--storage-size: only applies with --storage filesystem"},
-		{name: "s3 flags on filesystem", args: []string{"--s3-bucket", "b"}, want: "--s3-*: only apply with --storage s3"},
+		{name: "s3 flags on filesystem", args: []string{"--s3-bucket", "images"}, want: "--s3-*: only apply with --storage s3"},
 		{name: "rwo replicas", args: []string{"--replicas", "2"},
 			want: "--replicas 2: a ReadWriteOnce volume attaches to one node, so only one registry pod can use it; " +
 				"use --replicas 1, --access-mode ReadWriteMany with a storage class that supports it, or object storage"},
-		{name: "redis image without redis", args: []string{"--storage", "s3", "--s3-bucket", "b", "--redis-image", "r:1"},
+		{name: "redis image without redis", args: []string{"--storage", "s3", "--s3-bucket", "images", "--redis-image", "r:1"},
 			want: "--redis-image: only applies with --with-redis"},
 	}
 	for _, tt := range tests {

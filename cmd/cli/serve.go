@@ -39,6 +39,7 @@ type serveOptions struct {
 	v           *viper.Viper
 	cmd         *cobra.Command
 	printConfig bool
+	checkConfig bool
 }
 
 func newServeCommand(streams IOStreams) *cobra.Command {
@@ -80,6 +81,10 @@ REGISTRY_KIT_S3_ACCESS_KEY/REGISTRY_KIT_S3_SECRET_KEY (or AWS_ACCESS_KEY_ID/AWS_
 			if err := cfg.Validate(); err != nil {
 				return fmt.Errorf("invalid configuration:\n%w", err)
 			}
+			if o.checkConfig {
+				_, err := fmt.Fprintln(streams.Out, "configuration ok")
+				return err
+			}
 			srv, err := registry.New(cfg, registry.WithLogger(logger), registry.WithNotices(streams.ErrOut))
 			if err != nil {
 				return err
@@ -120,7 +125,8 @@ REGISTRY_KIT_S3_ACCESS_KEY/REGISTRY_KIT_S3_SECRET_KEY (or AWS_ACCESS_KEY_ID/AWS_
 	f.StringSlice("redis-addr", nil, "HOST:PORT of the Redis blob-descriptor cache replicas share (repeat or comma-separate for a cluster)")
 	f.Int("redis-db", 0, "Redis database number")
 	f.String("redis-password-file", "", "file holding the Redis password (or REGISTRY_KIT_REDIS_PASSWORD)")
-	f.BoolVar(&o.printConfig, "print-config", false, "print the effective configuration (secrets redacted) and exit")
+	f.BoolVar(&o.printConfig, "print-config", false, "print the effective configuration (secrets redacted) and exit, without validating it")
+	f.BoolVar(&o.checkConfig, "check-config", false, "validate the configuration as serve does before starting (files included) and exit: 0 when it would start")
 	o.cmd = cmd
 	return cmd
 }

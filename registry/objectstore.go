@@ -10,8 +10,8 @@ import (
 
 	"github.com/distribution/distribution/v3/configuration"
 
-	"github.com/registry-kit/registry-kit/registry/storageconfig"
 	_ "github.com/distribution/distribution/v3/registry/storage/driver/s3-aws" // registers the "s3aws" driver
+	"github.com/registry-kit/registry-kit/registry/storageconfig"
 )
 
 // Storage kinds.

@@ -37,7 +37,9 @@ type S3 struct {
 // Validate reports every problem with s, in key order of the flags.
 func (s S3) Validate() []*Problem {
 	var ps []*Problem
-	add := func(key, format string, args ...any) { ps = append(ps, &Problem{Key: key, Err: fmt.Errorf(format, args...)}) }
+	add := func(key, format string, args ...any) {
+		ps = append(ps, &Problem{Key: key, Err: fmt.Errorf(format, args...)})
+	}
 	if s.Bucket == "" {
 		add("s3-bucket", "required with storage s3")
 	} else if err := checkBucket(s.Bucket); err != nil {
@@ -69,7 +71,9 @@ type Redis struct {
 // Validate reports every problem with r. An address holding credentials is refused without echoing it.
 func (r Redis) Validate() []*Problem {
 	var ps []*Problem
-	add := func(key, format string, args ...any) { ps = append(ps, &Problem{Key: key, Err: fmt.Errorf(format, args...)}) }
+	add := func(key, format string, args ...any) {
+		ps = append(ps, &Problem{Key: key, Err: fmt.Errorf(format, args...)})
+	}
 	for _, a := range r.Addrs {
 		if err := CheckRedisAddr(a); err != nil {
 			add("redis-addr", "%w", err)

@@ -9,8 +9,8 @@ import (
 	"strings"
 
 	"github.com/distribution/distribution/v3/configuration"
-
 	_ "github.com/distribution/distribution/v3/registry/storage/driver/s3-aws" // registers the "s3aws" driver
+
 	"github.com/registry-kit/registry-kit/registry/storageconfig"
 )
 

@@ -48,7 +48,8 @@ type Server struct {
 	handler http.Handler
 	// stopTracing flushes and stops trace export; nil when tracing is off.
 	stopTracing func(context.Context) error
-	redis       io.Closer     // the readiness client of the Redis cache, or nil
+	redis       io.Closer // the readiness client of the Redis cache, or nil
+	ready       *readiness
 	purger      *uploadPurger // nil when upload purging is off
 
 	ln, metricsLn net.Listener
@@ -116,6 +117,7 @@ func New(cfg Config, opts ...Option) (_ *Server, err error) {
 	if err != nil {
 		return nil, err
 	}
+	s.ready = ready
 	if s.purger, err = newUploadPurger(cfg, backend, o.logger); err != nil {
 		return nil, err
 	}
@@ -166,7 +168,7 @@ func (s *Server) dependencies(cfg Config, backend storageBackend) (*readiness, s
 			s.logger.Warn("object storage without redis-addr: each replica caches blob descriptors in memory, so a blob " +
 				"deleted through one replica can still be reported present by another; give the replicas a shared Redis")
 		}
-		return newReadiness(checks...), "", nil
+		return newReadiness(s.logger, checks...), "", nil
 	}
 	pw, err := cfg.redisPassword()
 	if err != nil {
@@ -175,7 +177,7 @@ func (s *Server) dependencies(cfg Config, backend storageBackend) (*readiness, s
 	client := newRedisClient(cfg.Redis, pw)
 	s.redis = client
 	checkRedisEvictionPolicy(context.Background(), client, s.logger)
-	return newReadiness(append(checks, redisCheck(client))...), pw, nil
+	return newReadiness(s.logger, append(checks, redisCheck(client))...), pw, nil
 }
 
 // buildApp creates distribution's App, turning a panic on configuration it rejects into an error.
@@ -218,6 +220,7 @@ func (s *Server) newHTTPServers() {
 	if s.metricsLn != nil {
 		mux := http.NewServeMux()
 		mux.Handle("/metrics", promhttp.Handler())
+		mux.Handle("/readyz", readinessDetails(s.ready))
 		s.metrics = &http.Server{Handler: mux, ReadHeaderTimeout: time.Minute}
 	}
 }

@@ -85,6 +85,13 @@ type Config struct {
 	BlobRedirect bool
 	// Redis is the blob-descriptor cache shared by replicas; without addresses each process caches in memory.
 	Redis RedisConfig
+
+	// BodyIdleTimeout cuts a request whose body sends nothing for this long (a slow body that keeps moving is never
+	// cut); zero disables.
+	BodyIdleTimeout time.Duration
+	// MaxUnauthenticatedConns bounds, per client address, the connections on which no request has authenticated
+	// yet; more are closed on accept. Zero disables; with NoAuth it does not apply.
+	MaxUnauthenticatedConns int
 }
 
 // DefaultConfig returns the zero-configuration settings.
@@ -101,6 +108,9 @@ func DefaultConfig() Config {
 		UploadPurgeInterval: DefaultUploadPurgeInterval,
 		Storage:             StorageFilesystem,
 		S3:                  S3Config{Region: DefaultS3Region, Secure: true},
+
+		BodyIdleTimeout:         DefaultBodyIdleTimeout,
+		MaxUnauthenticatedConns: DefaultMaxUnauthenticatedConns,
 	}
 }
 
@@ -186,6 +196,12 @@ func (c Config) Validate() error {
 	}
 	if c.UploadPurgeAge > 0 && c.UploadPurgeInterval <= 0 {
 		add("upload-purge-interval", "must be positive when upload-purge-age is set, got %s", c.UploadPurgeInterval)
+	}
+	if c.BodyIdleTimeout < 0 {
+		add("body-idle-timeout", "must not be negative, got %s", c.BodyIdleTimeout)
+	}
+	if c.MaxUnauthenticatedConns < 0 {
+		add("max-unauthenticated-conns", "must not be negative, got %d", c.MaxUnauthenticatedConns)
 	}
 	errs = append(errs, c.validateStorage()...)
 	errs = append(errs, c.validateRedis()...)

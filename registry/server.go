@@ -51,6 +51,7 @@ type Server struct {
 	redis       io.Closer // the readiness client of the Redis cache, or nil
 	ready       *readiness
 	purger      *uploadPurger // nil when upload purging is off
+	limiter     *connLimiter  // nil without auth or max-unauthenticated-conns
 
 	ln, metricsLn net.Listener
 	srv, metrics  *http.Server
@@ -103,6 +104,10 @@ func New(cfg Config, opts ...Option) (_ *Server, err error) {
 		if s.ac, err = newAccessController(cfg, o.logger); err != nil {
 			return nil, fmt.Errorf("configuring authentication: %w", err)
 		}
+		if cfg.MaxUnauthenticatedConns > 0 {
+			s.limiter = newConnLimiter(cfg.MaxUnauthenticatedConns, o.logger, metricsRegisterer(cfg))
+			s.ac = s.limiter.watch(s.ac)
+		}
 		if authType, err = shareAccessController(s.ac); err != nil {
 			return nil, err
 		}
@@ -144,7 +149,7 @@ func New(cfg Config, opts ...Option) (_ *Server, err error) {
 			return nil, err
 		}
 	}
-	s.handler = recoverPanics(o.logger, h)
+	s.handler = recoverPanics(o.logger, limitBodyIdle(cfg.BodyIdleTimeout, h))
 	s.newHTTPServers()
 	s.announce(o.notices, passwordFile)
 	return s, nil
@@ -213,6 +218,9 @@ func (s *Server) newHTTPServers() {
 		ReadHeaderTimeout: time.Minute,
 		IdleTimeout:       2 * time.Minute,
 		ErrorLog:          slog.NewLogLogger(s.logger.Handler(), slog.LevelDebug),
+	}
+	if s.limiter != nil {
+		s.srv.ConnContext, s.srv.ConnState = s.limiter.connContext, s.limiter.connState
 	}
 	if s.cfg.TLSCert != "" {
 		s.srv.TLSConfig = &tls.Config{MinVersion: tls.VersionTLS12}

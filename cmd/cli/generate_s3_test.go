@@ -63,6 +63,16 @@ func TestGenerateObjectStorage(t *testing.T) {
 	if diff := cmp.Diff(wantCfg, got); diff != "" {
 		t.Errorf("serve's view of the generated flags (-want +got):\n%s", diff)
 	}
+	// And they pass serve's own validation, with the files the pod mounts in place (TestGenerateServeContract
+	// covers the settings one by one).
+	t.Setenv("REGISTRY_KIT_HTTP_SECRET", "") // the pod has the file instead
+	htp := filepath.Join(dir, "htpasswd")
+	os.WriteFile(htp, []byte("admin:$2y$05$0Re7pRlT9DHRUDkV7Xl5eOdDoHuD6YvJOCFeNv8cTeBDuuq2Tk9uS\n"), 0o600)
+	os.WriteFile(filepath.Join(dir, "http-secret"), []byte("shared\n"), 0o600)
+	if _, _, err := runServe(t, append(args[1:], "--data-dir", filepath.Join(dir, "data"), "--htpasswd", htp,
+		"--http-secret-file", filepath.Join(dir, "http-secret"), "--check-config")...); err != nil {
+		t.Errorf("serve --check-config refuses the generated flags: %v", err)
+	}
 }
 
 func TestGenerateObjectStorageErrors(t *testing.T) {

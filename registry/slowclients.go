@@ -27,8 +27,8 @@ const (
 )
 
 // limitBodyIdle gives every request body an idle timeout: the connection's read deadline is idle from now, and
-// each Read that returns data moves it on, so only a body that stops moving is cut (its Read then fails, and the
-// server drops the connection). The deadline is also what bounds the server's own read of a body nobody read (an
+// each Read moves it on, so only a body that stops moving is cut (its Read then fails, and the server drops the
+// connection). The deadline is also what bounds the server's own read of a body nobody read (an
 // unauthenticated PATCH answered 401 before its trickling body arrives). Requests without a body are left alone:
 // for them the server reads the connection in the background for the whole response, and a deadline would cut
 // long downloads.
@@ -49,13 +49,16 @@ func limitBodyIdle(idle time.Duration, next http.Handler) http.Handler {
 	})
 }
 
-// idleBody moves the read deadline on as data arrives. It renews at most every idle/16, so a fast upload does not
-// pay a deadline update per Read; the effective idle timeout is between 15/16 of idle and idle.
+// idleBody moves the read deadline on each time the handler asks for more, so the timeout measures how long the
+// client keeps us waiting, not how long the handler spent between reads (writing a part to slow object storage).
+// It renews at most every idle/16, so a fast upload does not pay a deadline update per Read; the effective idle
+// timeout is between 15/16 of idle and idle.
 type idleBody struct {
 	io.ReadCloser
 	rc       *http.ResponseController
 	idle     time.Duration
 	extended time.Time
+	eof      bool
 }
 
 func (b *idleBody) extend(now time.Time) error {
@@ -64,18 +67,20 @@ func (b *idleBody) extend(now time.Time) error {
 }
 
 func (b *idleBody) Read(p []byte) (int, error) {
+	if b.eof {
+		// From EOF on the server reads the connection in the background (to notice a client going away) until the
+		// response is done, with no deadline; setting one now would cut that read and cancel the request.
+		return b.ReadCloser.Read(p)
+	}
+	if now := time.Now(); now.Sub(b.extended) >= b.idle/16 {
+		_ = b.extend(now)
+	}
 	n, err := b.ReadCloser.Read(p)
 	switch {
 	case errors.Is(err, io.EOF):
-		// From here the server reads the connection in the background (to notice a client going away) until the
-		// response is done; that read must not time out.
-		_ = b.rc.SetReadDeadline(time.Time{})
+		b.eof = true
 	case errors.Is(err, os.ErrDeadlineExceeded):
 		err = fmt.Errorf("request body sent nothing for %s (body-idle-timeout): %w", b.idle, err)
-	case n > 0:
-		if now := time.Now(); now.Sub(b.extended) >= b.idle/16 {
-			_ = b.extend(now)
-		}
 	}
 	return n, err
 }

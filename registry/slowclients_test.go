@@ -5,8 +5,10 @@ import (
 	"encoding/base64"
 	"errors"
 	"fmt"
+	"io"
 	"net"
 	"net/http"
+	"net/http/httptest"
 	"net/url"
 	"os"
 	"strings"
@@ -210,4 +212,46 @@ func TestMaxUnauthenticatedConns(t *testing.T) {
 			}
 		}
 	})
+}
+
+// TestBodyIdleTimeoutMeasuresTheClient: the timeout counts how long the client keeps the handler waiting, not how
+// long the handler takes between reads (a part upload to slow object storage), and the deadline is gone after EOF,
+// so a handler working long after reading the whole body keeps its request.
+func TestBodyIdleTimeoutMeasuresTheClient(t *testing.T) {
+	const idle = 300 * time.Millisecond
+	srv := httptest.NewServer(limitBodyIdle(idle, http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) {
+		buf := make([]byte, 64<<10) // more than the server buffers: the last of these reads is from the socket
+		if _, err := io.ReadFull(r.Body, buf); err != nil {
+			http.Error(w, err.Error(), http.StatusBadRequest)
+			return
+		}
+		time.Sleep(3 * idle) // the handler is slow, the client has sent everything
+		rest, err := io.ReadAll(r.Body)
+		if err != nil {
+			http.Error(w, err.Error(), http.StatusBadRequest)
+			return
+		}
+		time.Sleep(idle / 4)
+		if n, err := r.Body.Read(buf); n != 0 || err != io.EOF { // a read after EOF must not set a deadline again
+			http.Error(w, fmt.Sprintf("read after EOF: %d, %v", n, err), http.StatusBadRequest)
+			return
+		}
+		select { // working after EOF: the server's background read must not time out and cancel the request
+		case <-r.Context().Done():
+			http.Error(w, "request context cancelled", http.StatusBadRequest)
+			return
+		case <-time.After(3 * idle):
+		}
+		fmt.Fprintf(w, "%d", len(buf)+len(rest))
+	})))
+	defer srv.Close()
+	resp, err := http.Post(srv.URL, "application/octet-stream", strings.NewReader(strings.Repeat("x", 1<<20)))
+	if err != nil {
+		t.Fatal(err)
+	}
+	body, _ := io.ReadAll(resp.Body)
+	resp.Body.Close()
+	if resp.StatusCode != http.StatusOK || string(body) != "1048576" {
+		t.Errorf("slow handler, prompt client: %d %q, want 200 1048576", resp.StatusCode, body)
+	}
 }

@@ -48,13 +48,14 @@ type Server struct {
 	handler http.Handler
 	// stopTracing flushes and stops trace export; nil when tracing is off.
 	stopTracing func(context.Context) error
-	redis       io.Closer // the readiness client of the Redis cache, or nil
-	ready       *readiness
+	redis       io.Closer     // the readiness client of the Redis cache, or nil
 	purger      *uploadPurger // nil when upload purging is off
-	limiter     *connLimiter  // nil without auth or max-unauthenticated-conns
 
 	ln, metricsLn net.Listener
 	srv, metrics  *http.Server
+
+	ready   *readiness   // /readyz's checks, also served with details on the metrics address
+	limiter *connLimiter // nil without auth or max-unauthenticated-conns
 }
 
 // New validates cfg, creates the data directory and, when needed, the admin user, builds the registry and opens its

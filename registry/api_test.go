@@ -155,6 +155,8 @@ func TestMalformedInputGets4xx(t *testing.T) {
 	}{
 		{name: "tags last with NUL", method: "GET", path: func() string { return "/v2/app/one/tags/list?last=%00%ff" },
 			wantStatus: 400, wantCode: "TAG_INVALID"},
+		{name: "catalog last with NUL", method: "GET", path: func() string { return "/v2/_catalog?last=%00" },
+			wantStatus: 400, wantCode: "NAME_INVALID"},
 		{name: "bad digest inside a manifest", method: "PUT", path: func() string { return "/v2/app/one/manifests/bad" },
 			header: map[string]string{"Content-Type": ociCT}, body: badManifest, wantStatus: 400, wantCode: "DIGEST_INVALID"},
 		{name: "PATCH with a form content type", method: "PATCH", path: startUpload,

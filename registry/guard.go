@@ -28,7 +28,8 @@ var tagRE = regexp.MustCompile(`^[A-Za-z0-9_][A-Za-z0-9._-]{0,127}$`)
 //   - an upload PATCH or PUT whose Content-Range is not START-END with START <= END: 416 RANGE_INVALID, whether the
 //     body has a Content-Length or is chunked;
 //   - an upload PATCH whose Content-Type is not application/octet-stream: 415 UNSUPPORTED;
-//   - a tags/list "last" that is not a tag: 400 TAG_INVALID;
+//   - a tags/list "last" that is not a tag: 400 TAG_INVALID; a _catalog "last" that is not a repository name: 400
+//     NAME_INVALID;
 //   - a manifest PUT naming a malformed digest: 400 DIGEST_INVALID (manifestguard.go).
 //
 // It also clamps /v2/_catalog?n= to maxCatalogEntries, which distribution would refuse with 400. Everything else
@@ -41,6 +42,10 @@ func rejectMalformed(next http.Handler) http.Handler {
 			return
 		}
 		if rest == "_catalog" {
+			if last := r.URL.Query().Get("last"); last != "" && (len(last) > maxRepoNameLen || !repoNameRE.MatchString(last)) {
+				_ = errcode.ServeJSON(w, errcode.ErrorCodeNameInvalid.WithDetail("last is not a repository name"))
+				return
+			}
 			next.ServeHTTP(w, clampCatalog(r))
 			return
 		}

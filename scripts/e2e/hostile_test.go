@@ -277,6 +277,7 @@ func TestHostileRequests(t *testing.T) {
 			wantCode             string
 		}{
 			{"tags last with NUL and invalid UTF-8", "GET", "/v2/good/app/tags/list?last=%00%ff", auth, nil, 400, "TAG_INVALID"},
+			{"catalog last with NUL", "GET", "/v2/_catalog?last=%00", auth, nil, 400, "NAME_INVALID"},
 			{"bad digest inside a manifest", "PUT", "/v2/good/app/manifests/baddigest", withHeader(auth, "Content-Type", ociCT),
 				fmt.Appendf(nil, `{"schemaVersion":2,"mediaType":%q,"config":{"mediaType":"application/vnd.oci.image.config.v1+json","digest":"sha256:xyz","size":2},"layers":[]}`, ociCT),
 				400, "DIGEST_INVALID"},

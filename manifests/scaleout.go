@@ -3,8 +3,6 @@ package manifests
 import (
 	"errors"
 	"fmt"
-	"net"
-	"net/url"
 	"strconv"
 	"strings"
 
@@ -16,6 +14,8 @@ import (
 	metav1 "k8s.io/apimachinery/pkg/apis/meta/v1"
 	"k8s.io/apimachinery/pkg/util/intstr"
 	"k8s.io/utils/ptr"
+
+	"github.com/registry-kit/registry-kit/registry/storageconfig"
 )
 
 // StorageS3 keeps blobs in an S3-compatible bucket: no volume, and any number of replicas behind the Service,
@@ -24,7 +24,7 @@ const StorageS3 StorageKind = "s3"
 
 // Object storage and Redis defaults and the Secret keys the pods read.
 const (
-	DefaultS3Region   = "us-east-1"
+	DefaultS3Region   = storageconfig.DefaultS3Region
 	DefaultRedisImage = "redis:7.2"
 	RedisPort         = 6379
 	S3AccessKeyKey    = "access-key"
@@ -87,25 +87,9 @@ func (o Options) validateObjectStorage() []error {
 		}
 		return errs
 	}
-	if s.Bucket == "" {
-		errs = append(errs, errors.New("--s3-bucket: is required with --storage s3"))
-	}
-	if s.Endpoint != "" {
-		u, err := url.Parse(s.Endpoint)
-		switch {
-		case err != nil || u.Host == "" || (u.Scheme != "http" && u.Scheme != "https"):
-			errs = append(errs, fmt.Errorf("--s3-endpoint %q: must be http://HOST[:PORT] or https://HOST[:PORT]", s.Endpoint))
-		case u.User != nil || (u.Path != "" && u.Path != "/"):
-			errs = append(errs, fmt.Errorf("--s3-endpoint %q: must hold neither credentials nor a path", s.Endpoint))
-		case u.Scheme == "http" && !s.Insecure:
-			errs = append(errs, fmt.Errorf("--s3-endpoint %q: is plain http; add --s3-secure=false", s.Endpoint))
-		case u.Scheme == "https" && s.Insecure:
-			errs = append(errs, fmt.Errorf("--s3-endpoint %q: is https but --s3-secure=false", s.Endpoint))
-		}
-	}
-	if s.RootDirectory != "" && !strings.HasPrefix(s.RootDirectory, "/") {
-		errs = append(errs, fmt.Errorf("--s3-root-directory %q: must start with /", s.RootDirectory))
-	}
+	shared := storageconfig.S3{Endpoint: s.Endpoint, Region: s.Region, Bucket: s.Bucket, RootDirectory: s.RootDirectory,
+		Secure: !s.Insecure, SkipVerify: s.SkipVerify}
+	errs = append(errs, flagProblems(shared.Validate())...)
 	if (len(s.AccessKey) > 0) != (len(s.SecretKey) > 0) {
 		errs = append(errs, errors.New("--s3-access-key-file, --s3-secret-key-file: give both or neither"))
 	}
@@ -135,23 +119,26 @@ func (o Options) validateRedis() []error {
 			errs = append(errs, fmt.Errorf("--redis-image %q: is not a valid image reference: %v", r.Image, err))
 		}
 	}
-	for _, a := range r.Addrs {
-		host, port, err := net.SplitHostPort(a)
-		if err != nil || host == "" {
-			errs = append(errs, fmt.Errorf("--redis-addr %q: must be HOST:PORT", a))
-		} else if n, err := strconv.Atoi(port); err != nil || n < 1 || n > 65535 {
-			errs = append(errs, fmt.Errorf("--redis-addr %q: port must be 1-65535", a))
-		}
-	}
 	hasRedis := r.InCluster || len(r.Addrs) > 0
-	if !hasRedis && (r.DB != 0 || len(r.Password) > 0) {
-		errs = append(errs, errors.New("--redis-db, --redis-password-file: need --redis-addr or --with-redis"))
+	if !hasRedis && len(r.Password) > 0 {
+		errs = append(errs, errors.New("--redis-password-file: needs --redis-addr or --with-redis"))
 	}
-	if r.DB < 0 {
-		errs = append(errs, fmt.Errorf("--redis-db %d: must not be negative", r.DB))
+	addrs := r.Addrs
+	if len(addrs) == 0 {
+		addrs = o.redisAddrs() // the in-cluster Redis, or none
 	}
+	errs = append(errs, flagProblems(storageconfig.Redis{Addrs: addrs, DB: r.DB}.Validate())...)
 	if o.ExternalSecrets && (len(o.S3.AccessKey) > 0 || len(r.Password) > 0) {
 		errs = append(errs, errors.New("external secrets: S3 keys and a Redis password cannot be given when the Secrets are provided externally"))
+	}
+	return errs
+}
+
+// flagProblems spells the shared validator's keys as generate's flags.
+func flagProblems(ps []*storageconfig.Problem) []error {
+	errs := make([]error, 0, len(ps))
+	for _, p := range ps {
+		errs = append(errs, fmt.Errorf("--%s: %w", p.Key, p.Err))
 	}
 	return errs
 }

@@ -13,6 +13,8 @@ import (
 	"strings"
 	"syscall"
 	"time"
+
+	"github.com/registry-kit/registry-kit/registry/storageconfig"
 )
 
 // Defaults for the zero configuration.
@@ -83,6 +85,13 @@ type Config struct {
 	BlobRedirect bool
 	// Redis is the blob-descriptor cache shared by replicas; without addresses each process caches in memory.
 	Redis RedisConfig
+
+	// BodyIdleTimeout cuts a request whose body sends nothing for this long (a slow body that keeps moving is never
+	// cut); zero disables.
+	BodyIdleTimeout time.Duration
+	// MaxUnauthenticatedConns bounds, per client address, the connections on which no request has authenticated
+	// yet; more are closed on accept. Zero disables; with NoAuth it does not apply.
+	MaxUnauthenticatedConns int
 }
 
 // DefaultConfig returns the zero-configuration settings.
@@ -99,6 +108,9 @@ func DefaultConfig() Config {
 		UploadPurgeInterval: DefaultUploadPurgeInterval,
 		Storage:             StorageFilesystem,
 		S3:                  S3Config{Region: DefaultS3Region, Secure: true},
+
+		BodyIdleTimeout:         DefaultBodyIdleTimeout,
+		MaxUnauthenticatedConns: DefaultMaxUnauthenticatedConns,
 	}
 }
 
@@ -110,8 +122,9 @@ func (c Config) HtpasswdPath() string {
 	return filepath.Join(c.DataDir, "htpasswd")
 }
 
-// Redacted returns a copy safe to print: the HTTP secret, S3 keys and Redis password are replaced and derived
-// defaults are filled in.
+// Redacted returns a copy safe to print: the HTTP secret, S3 keys and Redis password are replaced, so is anything
+// that may be a credential inside a Redis address or the S3 endpoint (user:password@), and derived defaults are
+// filled in.
 func (c Config) Redacted() Config {
 	for _, s := range []*string{&c.HTTPSecret, &c.S3.AccessKey, &c.S3.SecretKey, &c.Redis.Password} {
 		if *s != "" {
@@ -119,6 +132,10 @@ func (c Config) Redacted() Config {
 		}
 	}
 	c.Redis.Addrs = slices.Clone(c.Redis.Addrs)
+	for i, a := range c.Redis.Addrs {
+		c.Redis.Addrs[i] = storageconfig.RedactAddr(a)
+	}
+	c.S3.Endpoint = storageconfig.RedactAddr(c.S3.Endpoint)
 	c.Htpasswd = c.HtpasswdPath()
 	return c
 }
@@ -179,6 +196,12 @@ func (c Config) Validate() error {
 	}
 	if c.UploadPurgeAge > 0 && c.UploadPurgeInterval <= 0 {
 		add("upload-purge-interval", "must be positive when upload-purge-age is set, got %s", c.UploadPurgeInterval)
+	}
+	if c.BodyIdleTimeout < 0 {
+		add("body-idle-timeout", "must not be negative, got %s", c.BodyIdleTimeout)
+	}
+	if c.MaxUnauthenticatedConns < 0 {
+		add("max-unauthenticated-conns", "must not be negative, got %d", c.MaxUnauthenticatedConns)
 	}
 	errs = append(errs, c.validateStorage()...)
 	errs = append(errs, c.validateRedis()...)

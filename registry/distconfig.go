@@ -53,6 +53,10 @@ func distConfig(cfg Config, secret, authType string, backend storageBackend, red
 	dc.HTTP.Debug.Prometheus.Enabled = cfg.MetricsAddr != ""
 	// Layers with foreign URLs (Windows base layers, the OCI conformance suite) must be accepted.
 	dc.Validation.Manifests.URLs.Allow = []string{"^https?://"}
+	// distribution's YAML parser defaults these to 1000; built in code they are 0, which made /v2/_catalog always
+	// empty and any n refused. rejectMalformed clamps larger catalog n to the same number.
+	dc.Catalog.MaxEntries = maxCatalogEntries
+	dc.Tags.MaxTags = maxCatalogEntries
 	return dc
 }
 

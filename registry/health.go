@@ -6,6 +6,7 @@ import (
 	"crypto/rand"
 	"errors"
 	"fmt"
+	"log/slog"
 	"net/http"
 	"os"
 	"path/filepath"
@@ -25,9 +26,12 @@ const (
 // readinessCheck is one dependency /readyz needs: storage, the shared cache.
 type readinessCheck func(ctx context.Context) error
 
-// readiness runs its checks at most once per readinessCacheTTL and remembers the first failure.
+// readiness runs its checks at most once per readinessCacheTTL and remembers the first failure. It logs each change
+// of the outcome (the failure's text names endpoints, buckets and storage paths, so only the log and the metrics
+// address show it, never the unauthenticated registry address).
 type readiness struct {
 	checks []readinessCheck
+	logger *slog.Logger
 
 	mu      sync.Mutex
 	checked time.Time
@@ -35,8 +39,8 @@ type readiness struct {
 	now     func() time.Time
 }
 
-func newReadiness(checks ...readinessCheck) *readiness {
-	return &readiness{checks: checks, now: time.Now}
+func newReadiness(logger *slog.Logger, checks ...readinessCheck) *readiness {
+	return &readiness{checks: checks, logger: logger, now: time.Now}
 }
 
 func (p *readiness) check() error {
@@ -44,6 +48,7 @@ func (p *readiness) check() error {
 	defer p.mu.Unlock()
 	if now := p.now(); now.Sub(p.checked) >= readinessCacheTTL || p.checked.IsZero() {
 		ctx, cancel := context.WithTimeout(context.Background(), readinessTimeout)
+		prev, first := p.err, p.checked.IsZero()
 		p.err = nil
 		for _, c := range p.checks {
 			if p.err = c(ctx); p.err != nil {
@@ -52,8 +57,20 @@ func (p *readiness) check() error {
 		}
 		cancel()
 		p.checked = now
+		p.logChange(prev, first)
 	}
 	return p.err
+}
+
+func (p *readiness) logChange(prev error, first bool) {
+	switch {
+	case p.err != nil && (prev == nil || prev.Error() != p.err.Error()):
+		p.logger.Warn("not ready", "err", p.err)
+	case p.err == nil && prev != nil:
+		p.logger.Info("ready again")
+	case p.err == nil && first:
+		p.logger.Debug("ready")
+	}
 }
 
 // filesystemCheck checks the storage root accepts a small write, read back and delete. The file name is unique
@@ -96,6 +113,8 @@ func objectStorageCheck(d storagedriver.StorageDriver) readinessCheck {
 }
 
 // healthRoutes serves /healthz (the process answers) and /readyz (storage and cache usable) before anything else.
+// Both answer anyone, so /readyz says only "ok" or "not ready": why is in the log and on the metrics address
+// (readinessDetails).
 func healthRoutes(ready *readiness, next http.Handler) http.Handler {
 	return http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) {
 		switch r.URL.Path {
@@ -103,13 +122,24 @@ func healthRoutes(ready *readiness, next http.Handler) http.Handler {
 			writeProbe(w, http.StatusOK, "ok")
 		case "/readyz":
 			if err := ready.check(); err != nil {
-				writeProbe(w, http.StatusServiceUnavailable, "not ready: "+err.Error())
+				writeProbe(w, http.StatusServiceUnavailable, "not ready")
 				return
 			}
 			writeProbe(w, http.StatusOK, "ok")
 		default:
 			next.ServeHTTP(w, r)
 		}
+	})
+}
+
+// readinessDetails is /readyz on the metrics address, for operators: the same check, with the failure's text.
+func readinessDetails(ready *readiness) http.Handler {
+	return http.HandlerFunc(func(w http.ResponseWriter, _ *http.Request) {
+		if err := ready.check(); err != nil {
+			writeProbe(w, http.StatusServiceUnavailable, "not ready: "+err.Error())
+			return
+		}
+		writeProbe(w, http.StatusOK, "ok")
 	})
 }
 

@@ -4,13 +4,14 @@ import (
 	"errors"
 	"fmt"
 	"io/fs"
-	"net/url"
 	"os"
 	"slices"
 	"strings"
 
 	"github.com/distribution/distribution/v3/configuration"
 	_ "github.com/distribution/distribution/v3/registry/storage/driver/s3-aws" // registers the "s3aws" driver
+
+	"github.com/registry-kit/registry-kit/registry/storageconfig"
 )
 
 // Storage kinds.
@@ -19,7 +20,7 @@ const (
 	StorageS3         = "s3"
 
 	// DefaultS3Region is the region signed into S3 requests when none is given; S3-compatible servers accept it.
-	DefaultS3Region = "us-east-1"
+	DefaultS3Region = storageconfig.DefaultS3Region
 
 	// s3DriverName is the name distribution's s3-aws driver registers under.
 	s3DriverName = "s3aws"
@@ -90,28 +91,8 @@ func (c Config) validateStorage() []error {
 		return errs
 	}
 	s := c.S3
-	if s.Bucket == "" {
-		add("s3-bucket", "required with storage s3")
-	} else if err := checkBucket(s.Bucket); err != nil {
-		add("s3-bucket", "%q %w", s.Bucket, err)
-	}
-	if s.Region == "" {
-		add("s3-region", "required with storage s3 (any value, such as %s, for S3-compatible servers)", DefaultS3Region)
-	}
-	if s.Endpoint != "" {
-		if err := checkEndpoint(s.Endpoint, s.Secure); err != nil {
-			add("s3-endpoint", "%w", err)
-		}
-	}
-	if s.RootDirectory != "" {
-		if !strings.HasPrefix(s.RootDirectory, "/") || strings.Contains(s.RootDirectory, "//") ||
-			strings.Contains(s.RootDirectory+"/", "/../") || strings.Contains(s.RootDirectory+"/", "/./") ||
-			strings.ContainsAny(s.RootDirectory, " \t\r\n\\") {
-			add("s3-root-directory", "%q must be an absolute key prefix such as /registry (no empty, . or .. components, no spaces)", s.RootDirectory)
-		}
-	}
-	if s.SkipVerify && !s.Secure {
-		add("s3-skip-verify", "only applies with s3-secure (TLS is off)")
+	for _, p := range c.sharedS3().Validate() {
+		errs = append(errs, p)
 	}
 	errs = append(errs, checkSecretPair("s3-access-key", s.AccessKey, s.AccessKeyFile)...)
 	errs = append(errs, checkSecretPair("s3-secret-key", s.SecretKey, s.SecretKeyFile)...)
@@ -139,25 +120,11 @@ func (c Config) validateStorage() []error {
 func (c Config) validateRedis() []error {
 	var errs []error
 	r := c.Redis
-	if len(r.Addrs) == 0 {
-		if r.DB != 0 {
-			errs = append(errs, errors.New("redis-db: only applies with redis-addr"))
-		}
-		if r.Password != "" || r.PasswordFile != "" {
-			errs = append(errs, errors.New("redis-password-file: only applies with redis-addr"))
-		}
-		return errs
+	for _, p := range (storageconfig.Redis{Addrs: r.Addrs, DB: r.DB}).Validate() {
+		errs = append(errs, p)
 	}
-	for _, a := range r.Addrs {
-		if err := checkAddr(a, false); err != nil {
-			errs = append(errs, fmt.Errorf("redis-addr: %w", err))
-		}
-	}
-	if r.DB < 0 {
-		errs = append(errs, fmt.Errorf("redis-db: must not be negative, got %d", r.DB))
-	}
-	if len(r.Addrs) > 1 && r.DB != 0 {
-		errs = append(errs, fmt.Errorf("redis-db: a Redis cluster (several redis-addr) has only db 0, got %d", r.DB))
+	if len(r.Addrs) == 0 && (r.Password != "" || r.PasswordFile != "") {
+		errs = append(errs, errors.New("redis-password-file: only applies with redis-addr"))
 	}
 	return append(errs, checkSecretPair("redis-password", r.Password, r.PasswordFile)...)
 }
@@ -182,46 +149,11 @@ const envPrefix = "REGISTRY_KIT"
 
 func envName(key string) string { return strings.ToUpper(strings.ReplaceAll(key, "-", "_")) }
 
-func checkBucket(b string) error {
-	if len(b) < 3 || len(b) > 63 {
-		return errors.New("must be 3 to 63 characters")
-	}
-	for _, r := range b {
-		if !(r >= 'a' && r <= 'z' || r >= '0' && r <= '9' || r == '-' || r == '.') {
-			return errors.New("may hold only lower-case letters, digits, '-' and '.'")
-		}
-	}
-	if strings.Trim(b, "-.") != b {
-		return errors.New("must start and end with a letter or digit")
-	}
-	return nil
-}
-
-// checkEndpoint accepts http(s)://HOST[:PORT] or HOST[:PORT]; a scheme must agree with secure.
-func checkEndpoint(ep string, secure bool) error {
-	raw := ep
-	if !strings.Contains(ep, "://") {
-		raw = "https://" + ep
-	}
-	u, err := url.Parse(raw)
-	if err != nil || u.Host == "" {
-		return fmt.Errorf("%q is not a URL such as http://127.0.0.1:9000 or a HOST[:PORT]", ep)
-	}
-	if u.User != nil {
-		return errors.New("must not hold credentials (give REGISTRY_KIT_S3_ACCESS_KEY/REGISTRY_KIT_S3_SECRET_KEY or the key files)")
-	}
-	if (u.Path != "" && u.Path != "/") || u.RawQuery != "" || u.Fragment != "" {
-		return fmt.Errorf("%q must not have a path or query (the bucket is s3-bucket)", ep)
-	}
-	switch {
-	case u.Scheme != "http" && u.Scheme != "https":
-		return fmt.Errorf("%q: scheme must be http or https", ep)
-	case u.Scheme == "http" && secure && strings.Contains(ep, "://"):
-		return fmt.Errorf("%q is plain http but s3-secure is true; set s3-secure to false for an endpoint without TLS", ep)
-	case u.Scheme == "https" && !secure && strings.Contains(ep, "://"):
-		return fmt.Errorf("%q is https but s3-secure is false", ep)
-	}
-	return nil
+// sharedS3 is the part of the S3 settings generate writes into the server's arguments.
+func (c Config) sharedS3() storageconfig.S3 {
+	s := c.S3
+	return storageconfig.S3{Endpoint: s.Endpoint, Region: s.Region, Bucket: s.Bucket, RootDirectory: s.RootDirectory,
+		Secure: s.Secure, SkipVerify: s.SkipVerify}
 }
 
 // s3Params are the s3-aws driver's parameters, with the credentials read from their files.

@@ -1,6 +1,7 @@
 package registry
 
 import (
+	"io"
 	"net"
 	"net/http"
 	"os"
@@ -182,7 +183,7 @@ func TestReadinessNamesUnreachableDependencies(t *testing.T) {
 	for _, tt := range tests {
 		t.Run(tt.name, func(t *testing.T) {
 			cfg := testConfig(t)
-			cfg.MetricsAddr, cfg.NoAuth = "", true
+			cfg.NoAuth = true
 			cfg.Storage, cfg.HTTPSecret = StorageS3, "shared"
 			cfg.S3.Endpoint, cfg.S3.Secure, cfg.S3.Bucket, cfg.S3.ForcePathStyle = "http://"+closedAddr(t), false, "registry", true
 			cfg.S3.AccessKey, cfg.S3.SecretKey = "ak", "sk"
@@ -191,15 +192,26 @@ func TestReadinessNamesUnreachableDependencies(t *testing.T) {
 			}
 			ts := startServer(t, cfg)
 			client := &http.Client{Timeout: 20 * time.Second}
-			resp, err := client.Get(ts.url + "/readyz")
-			if err != nil {
-				t.Fatal(err)
+			probe := func(base string) (int, string) {
+				resp, err := client.Get(base + "/readyz")
+				if err != nil {
+					t.Fatal(err)
+				}
+				defer resp.Body.Close()
+				b, _ := io.ReadAll(resp.Body)
+				return resp.StatusCode, string(b)
 			}
-			body := make([]byte, 512)
-			n, _ := resp.Body.Read(body)
-			resp.Body.Close()
-			if resp.StatusCode != http.StatusServiceUnavailable || !strings.HasPrefix(string(body[:n]), tt.wantReady) {
-				t.Errorf("GET /readyz = %d %q, want 503 starting %q", resp.StatusCode, body[:n], tt.wantReady)
+			// Unauthenticated: only that it is not ready, nothing about the endpoint, the bucket or the error.
+			if code, body := probe(ts.url); code != http.StatusServiceUnavailable || body != "not ready\n" {
+				t.Errorf("GET /readyz = %d %q, want 503 %q", code, body, "not ready\n")
+			}
+			code, body := probe("http://" + ts.MetricsAddr().String())
+			if code != http.StatusServiceUnavailable || !strings.HasPrefix(body, tt.wantReady) ||
+				!strings.Contains(body, cfg.S3.Endpoint[len("http://"):]) {
+				t.Errorf("GET /readyz on the metrics address = %d %q, want 503 starting %q and naming the endpoint", code, body, tt.wantReady)
+			}
+			if !strings.Contains(ts.logs.String(), `msg="not ready" err="object storage: `) {
+				t.Errorf("the log does not say why the server is not ready:\n%s", ts.logs.String())
 			}
 			if code, _ := get(t, ts.url+"/healthz"); code != http.StatusOK {
 				t.Errorf("GET /healthz = %d, want 200", code)

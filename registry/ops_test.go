@@ -50,8 +50,17 @@ func TestHealthAndReadiness(t *testing.T) {
 	for code, body = get(t, ts.url+"/readyz"); code != http.StatusServiceUnavailable && time.Now().Before(deadline); code, body = get(t, ts.url+"/readyz") {
 		time.Sleep(100 * time.Millisecond)
 	}
-	if code != http.StatusServiceUnavailable || !strings.Contains(body, "not ready: writing to storage") {
-		t.Fatalf("GET /readyz with broken storage = %d %q, want 503 naming the failed write", code, body)
+	// Anyone may ask /readyz: the answer says not ready, never which path failed how.
+	if code != http.StatusServiceUnavailable || body != "not ready\n" {
+		t.Fatalf("GET /readyz with broken storage = %d %q, want 503 %q", code, body, "not ready\n")
+	}
+	// The metrics address and the log say why.
+	if code, body := get(t, "http://"+ts.MetricsAddr().String()+"/readyz"); code != http.StatusServiceUnavailable ||
+		!strings.Contains(body, "not ready: writing to storage") || !strings.Contains(body, cfg.DataDir) {
+		t.Errorf("GET /readyz on the metrics address = %d %q, want 503 naming the failed write", code, body)
+	}
+	if logs := ts.logs.String(); !strings.Contains(logs, `msg="not ready" err="writing to storage`) {
+		t.Errorf("the log does not say why the server is not ready:\n%s", logs)
 	}
 	if code, _ := get(t, ts.url+"/healthz"); code != http.StatusOK {
 		t.Errorf("GET /healthz = %d, want 200: liveness must not depend on storage", code)
@@ -68,6 +77,9 @@ func TestHealthAndReadiness(t *testing.T) {
 	}
 	if code != http.StatusOK {
 		t.Errorf("GET /readyz after repair = %d, want 200", code)
+	}
+	if !strings.Contains(ts.logs.String(), `msg="ready again"`) {
+		t.Error("the log does not say the server is ready again")
 	}
 }
 

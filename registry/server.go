@@ -56,6 +56,9 @@ type Server struct {
 
 	ln, metricsLn net.Listener
 	srv, metrics  *http.Server
+
+	ready   *readiness   // /readyz's checks, also served with details on the metrics address
+	limiter *connLimiter // nil without auth or max-unauthenticated-conns
 }
 
 // New validates cfg, creates the data directory and, when needed, the admin user, builds the registry and opens its
@@ -105,6 +108,10 @@ func New(cfg Config, opts ...Option) (_ *Server, err error) {
 		if s.ac, err = newAccessController(cfg, o.logger); err != nil {
 			return nil, fmt.Errorf("configuring authentication: %w", err)
 		}
+		if cfg.MaxUnauthenticatedConns > 0 {
+			s.limiter = newConnLimiter(cfg.MaxUnauthenticatedConns, o.logger, metricsRegisterer(cfg))
+			s.ac = s.limiter.watch(s.ac)
+		}
 		if authType, err = shareAccessController(onceAuthorized{s.ac}); err != nil {
 			return nil, err
 		}
@@ -119,6 +126,7 @@ func New(cfg Config, opts ...Option) (_ *Server, err error) {
 	if err != nil {
 		return nil, err
 	}
+	s.ready = ready
 	if s.purger, err = newUploadPurger(cfg, backend, o.logger); err != nil {
 		return nil, err
 	}
@@ -148,7 +156,7 @@ func New(cfg Config, opts ...Option) (_ *Server, err error) {
 			return nil, err
 		}
 	}
-	s.handler = recoverPanics(o.logger, h)
+	s.handler = recoverPanics(o.logger, limitBodyIdle(cfg.BodyIdleTimeout, h))
 	s.newHTTPServers()
 	s.announce(o.notices, passwordFile)
 	return s, nil
@@ -172,7 +180,7 @@ func (s *Server) dependencies(cfg Config, backend storageBackend) (*readiness, s
 			s.logger.Warn("object storage without redis-addr: each replica caches blob descriptors in memory, so a blob " +
 				"deleted through one replica can still be reported present by another; give the replicas a shared Redis")
 		}
-		return newReadiness(checks...), "", nil
+		return newReadiness(s.logger, checks...), "", nil
 	}
 	pw, err := cfg.redisPassword()
 	if err != nil {
@@ -181,7 +189,7 @@ func (s *Server) dependencies(cfg Config, backend storageBackend) (*readiness, s
 	client := newRedisClient(cfg.Redis, pw)
 	s.redis = client
 	checkRedisEvictionPolicy(context.Background(), client, s.logger)
-	return newReadiness(append(checks, redisCheck(client))...), pw, nil
+	return newReadiness(s.logger, append(checks, redisCheck(client))...), pw, nil
 }
 
 // buildApp creates distribution's App, turning a panic on configuration it rejects into an error.
@@ -218,12 +226,16 @@ func (s *Server) newHTTPServers() {
 		IdleTimeout:       2 * time.Minute,
 		ErrorLog:          slog.NewLogLogger(s.logger.Handler(), slog.LevelDebug),
 	}
+	if s.limiter != nil {
+		s.srv.ConnContext, s.srv.ConnState = s.limiter.connContext, s.limiter.connState
+	}
 	if s.cfg.TLSCert != "" {
 		s.srv.TLSConfig = &tls.Config{MinVersion: tls.VersionTLS12}
 	}
 	if s.metricsLn != nil {
 		mux := http.NewServeMux()
 		mux.Handle("/metrics", promhttp.Handler())
+		mux.Handle("/readyz", readinessDetails(s.ready))
 		s.metrics = &http.Server{Handler: mux, ReadHeaderTimeout: time.Minute}
 	}
 }

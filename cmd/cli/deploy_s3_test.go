@@ -53,10 +53,10 @@ func TestDeployObjectStorageFlags(t *testing.T) {
 		},
 		{
 			name: "external redis",
-			args: append(append([]string{}, common...), "--redis-addr", "redis.storage.svc:6379,r2:6380", "--redis-db", "3",
-				"--redis-password-file", filepath.Join(dir, "rp"), "--s3-skip-verify"),
-			wantS3:    manifests.S3{Endpoint: "http://10.200.0.1:9000", Region: "eu-1", Bucket: "registry", RootDirectory: "/r", ForcePathStyle: true, Insecure: true, SkipVerify: true},
-			wantRedis: manifests.Redis{Addrs: []string{"redis.storage.svc:6379", "r2:6380"}, DB: 3},
+			args: append(append([]string{}, common...), "--redis-addr", "redis.storage.svc:6379", "--redis-db", "3",
+				"--redis-password-file", filepath.Join(dir, "rp")),
+			wantS3:    manifests.S3{Endpoint: "http://10.200.0.1:9000", Region: "eu-1", Bucket: "registry", RootDirectory: "/r", ForcePathStyle: true, Insecure: true},
+			wantRedis: manifests.Redis{Addrs: []string{"redis.storage.svc:6379"}, DB: 3},
 			wantPw:    "deploy-redis-password",
 		},
 	}
@@ -99,7 +99,7 @@ func TestDeployObjectStorageErrors(t *testing.T) {
 	if err := os.WriteFile(key, []byte("k"), 0o600); err != nil {
 		t.Fatal(err)
 	}
-	s3 := []string{"--storage", "s3", "--s3-bucket", "b"}
+	s3 := []string{"--storage", "s3", "--s3-bucket", "images"}
 	with := func(extra ...string) []string { return append(append([]string{}, s3...), extra...) }
 	tests := []struct {
 		name string
@@ -108,19 +108,19 @@ func TestDeployObjectStorageErrors(t *testing.T) {
 	}{
 		{"access mode with s3", with("--access-mode", "ReadWriteMany"), "--access-mode: only applies with --storage filesystem"},
 		{"storage size with s3", with("--storage-size", "1Gi"), "--storage-size: only applies with --storage filesystem"},
-		{"bucket required", []string{"--storage", "s3"}, "--s3-bucket: is required with --storage s3"},
-		{"s3 flags on filesystem", []string{"--s3-bucket", "b"}, "--s3-*: only apply with --storage s3"},
-		{"plain http endpoint", with("--s3-endpoint", "http://minio:9000"), `--s3-endpoint "http://minio:9000": is plain http; add --s3-secure=false`},
+		{"bucket required", []string{"--storage", "s3"}, "--s3-bucket: required with storage s3"},
+		{"s3 flags on filesystem", []string{"--s3-bucket", "images"}, "--s3-*: only apply with --storage s3"},
+		{"plain http endpoint", with("--s3-endpoint", "http://minio:9000"), `--s3-endpoint: "http://minio:9000" is plain http but s3-secure is true; set s3-secure to false for an endpoint without TLS`},
 		{"one key file", with("--s3-access-key-file", key), "--s3-access-key-file, --s3-secret-key-file: give both or neither"},
 		{"missing key file", with("--s3-access-key-file", filepath.Join(dir, "nope"), "--s3-secret-key-file", empty),
 			"--s3-access-key-file: reading open " + filepath.Join(dir, "nope") + ": no such file or directory\n" +
 				"--s3-secret-key-file " + empty + ": is empty"},
 		{"redis both ways", with("--with-redis", "--redis-addr", "r:6379"), "--with-redis: cannot be combined with --redis-addr"},
 		{"redis image without --with-redis", with("--redis-image", "x/redis:7"), "--redis-image: only applies with --with-redis"},
-		{"redis password without redis", with("--redis-db", "2"), "--redis-db, --redis-password-file: need --redis-addr or --with-redis"},
+		{"redis password without redis", with("--redis-db", "2"), "--redis-db: only applies with redis-addr"},
 		{"replicas on a ReadWriteOnce claim", []string{"--replicas", "2"}, ""},
 		{"zero replicas", with("--replicas", "0"), "--replicas 0: must be 1 or more"},
-		{"generator flags with -k", []string{"-k", dir, "--storage", "s3", "--with-redis", "--s3-bucket", "b", "--http-secret-file", empty},
+		{"generator flags with -k", []string{"-k", dir, "--storage", "s3", "--with-redis", "--s3-bucket", "images", "--http-secret-file", empty},
 			"--http-secret-file: cannot be combined with -k (the overlay says what to deploy)\n" +
 				"--s3-bucket: cannot be combined with -k (the overlay says what to deploy)\n" +
 				"--storage: cannot be combined with -k (the overlay says what to deploy)\n" +

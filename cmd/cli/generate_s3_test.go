@@ -63,6 +63,16 @@ func TestGenerateObjectStorage(t *testing.T) {
 	if diff := cmp.Diff(wantCfg, got); diff != "" {
 		t.Errorf("serve's view of the generated flags (-want +got):\n%s", diff)
 	}
+	// And they pass serve's own validation, with the files the pod mounts in place (TestGenerateServeContract
+	// covers the settings one by one).
+	t.Setenv("REGISTRY_KIT_HTTP_SECRET", "") // the pod has the file instead
+	htp := filepath.Join(dir, "htpasswd")
+	os.WriteFile(htp, []byte("admin:$2y$05$0Re7pRlT9DHRUDkV7Xl5eOdDoHuD6YvJOCFeNv8cTeBDuuq2Tk9uS\n"), 0o600)
+	os.WriteFile(filepath.Join(dir, "http-secret"), []byte("shared\n"), 0o600)
+	if _, _, err := runServe(t, append(args[1:], "--data-dir", filepath.Join(dir, "data"), "--htpasswd", htp,
+		"--http-secret-file", filepath.Join(dir, "http-secret"), "--check-config")...); err != nil {
+		t.Errorf("serve --check-config refuses the generated flags: %v", err)
+	}
 }
 
 func TestGenerateObjectStorageErrors(t *testing.T) {
@@ -71,16 +81,16 @@ func TestGenerateObjectStorageErrors(t *testing.T) {
 		args []string
 		want string
 	}{
-		{name: "bucket required", args: []string{"--storage", "s3"}, want: "--s3-bucket: is required with --storage s3"},
-		{name: "access mode", args: []string{"--storage", "s3", "--s3-bucket", "b", "--access-mode", "ReadWriteMany"},
+		{name: "bucket required", args: []string{"--storage", "s3"}, want: "--s3-bucket: required with storage s3"},
+		{name: "access mode", args: []string{"--storage", "s3", "--s3-bucket", "images", "--access-mode", "ReadWriteMany"},
 			want: "--access-mode: only applies with --storage filesystem"},
-		{name: "storage size", args: []string{"--storage", "s3", "--s3-bucket", "b", "--storage-size", "1Gi"},
+		{name: "storage size", args: []string{"--storage", "s3", "--s3-bucket", "images", "--storage-size", "1Gi"},
 			want: "--storage-size: only applies with --storage filesystem"},
-		{name: "s3 flags on filesystem", args: []string{"--s3-bucket", "b"}, want: "--s3-*: only apply with --storage s3"},
+		{name: "s3 flags on filesystem", args: []string{"--s3-bucket", "images"}, want: "--s3-*: only apply with --storage s3"},
 		{name: "rwo replicas", args: []string{"--replicas", "2"},
 			want: "--replicas 2: a ReadWriteOnce volume attaches to one node, so only one registry pod can use it; " +
 				"use --replicas 1, --access-mode ReadWriteMany with a storage class that supports it, or object storage"},
-		{name: "redis image without redis", args: []string{"--storage", "s3", "--s3-bucket", "b", "--redis-image", "r:1"},
+		{name: "redis image without redis", args: []string{"--storage", "s3", "--s3-bucket", "images", "--redis-image", "r:1"},
 			want: "--redis-image: only applies with --with-redis"},
 	}
 	for _, tt := range tests {

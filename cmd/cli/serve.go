@@ -39,6 +39,7 @@ type serveOptions struct {
 	v           *viper.Viper
 	cmd         *cobra.Command
 	printConfig bool
+	checkConfig bool
 }
 
 func newServeCommand(streams IOStreams) *cobra.Command {
@@ -80,6 +81,10 @@ REGISTRY_KIT_S3_ACCESS_KEY/REGISTRY_KIT_S3_SECRET_KEY (or AWS_ACCESS_KEY_ID/AWS_
 			if err := cfg.Validate(); err != nil {
 				return fmt.Errorf("invalid configuration:\n%w", err)
 			}
+			if o.checkConfig {
+				_, err := fmt.Fprintln(streams.Out, "configuration ok")
+				return err
+			}
 			srv, err := registry.New(cfg, registry.WithLogger(logger), registry.WithNotices(streams.ErrOut))
 			if err != nil {
 				return err
@@ -120,7 +125,10 @@ REGISTRY_KIT_S3_ACCESS_KEY/REGISTRY_KIT_S3_SECRET_KEY (or AWS_ACCESS_KEY_ID/AWS_
 	f.StringSlice("redis-addr", nil, "HOST:PORT of the Redis blob-descriptor cache replicas share (repeat or comma-separate for a cluster)")
 	f.Int("redis-db", 0, "Redis database number")
 	f.String("redis-password-file", "", "file holding the Redis password (or REGISTRY_KIT_REDIS_PASSWORD)")
-	f.BoolVar(&o.printConfig, "print-config", false, "print the effective configuration (secrets redacted) and exit")
+	f.Duration("body-idle-timeout", d.BodyIdleTimeout, "cut a request whose body sends nothing for this long (a slow body that keeps moving is never cut; 0 disables)")
+	f.Int("max-unauthenticated-conns", d.MaxUnauthenticatedConns, "connections one client address may hold before any request on them authenticated; more are closed at once (0 disables)")
+	f.BoolVar(&o.printConfig, "print-config", false, "print the effective configuration (secrets redacted) and exit, without validating it")
+	f.BoolVar(&o.checkConfig, "check-config", false, "validate the configuration as serve does before starting (files included) and exit: 0 when it would start")
 	o.cmd = cmd
 	return cmd
 }
@@ -131,7 +139,7 @@ var keys = []string{
 	"http-secret-file", secretKey, "delete-enabled", "realm", "shutdown-grace", "upload-purge-age", "upload-purge-interval",
 	"storage", "s3-endpoint", "s3-region", "s3-bucket", "s3-root-directory", "s3-force-path-style", "s3-secure",
 	"s3-skip-verify", "s3-access-key", "s3-secret-key", "s3-access-key-file", "s3-secret-key-file", "blob-redirect",
-	"redis-addr", "redis-db", "redis-password", "redis-password-file",
+	"redis-addr", "redis-db", "redis-password", "redis-password-file", "body-idle-timeout", "max-unauthenticated-conns",
 }
 
 // config merges flags > env > file > defaults into a registry.Config. notes are things worth logging at startup.
@@ -241,6 +249,8 @@ func (o *serveOptions) config() (registry.Config, []string, error) {
 			Password:     str("redis-password"),
 			PasswordFile: str("redis-password-file"),
 		},
+		BodyIdleTimeout:         duration("body-idle-timeout"),
+		MaxUnauthenticatedConns: integer("max-unauthenticated-conns"),
 	}
 	if err := errors.Join(errs...); err != nil {
 		return cfg, nil, fmt.Errorf("invalid configuration:\n%w", err)
@@ -300,6 +310,7 @@ func printConfig(w io.Writer, cfg registry.Config) error {
 		"s3-access-key-file": r.S3.AccessKeyFile, "s3-secret-key-file": r.S3.SecretKeyFile,
 		"blob-redirect": r.BlobRedirect, "redis-addr": r.Redis.Addrs, "redis-db": r.Redis.DB,
 		"redis-password": r.Redis.Password, "redis-password-file": r.Redis.PasswordFile,
+		"body-idle-timeout": r.BodyIdleTimeout.String(), "max-unauthenticated-conns": r.MaxUnauthenticatedConns,
 	}
 	b, err := yaml.Marshal(m)
 	if err != nil {

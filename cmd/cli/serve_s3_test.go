@@ -96,3 +96,36 @@ func TestServeHasNoCredentialFlags(t *testing.T) {
 		}
 	}
 }
+
+// TestServeRedisAddrCredentials: a password inside --redis-addr (a redis:// URL or PASSWORD@HOST:PORT) is refused
+// with a message pointing at the password file, and neither the refusal nor --print-config repeats it.
+func TestServeRedisAddrCredentials(t *testing.T) {
+	dir := t.TempDir()
+	for _, addr := range []string{"redis://:addr-pw-value@127.0.0.1:6379", "addr-pw-value@127.0.0.1:6379", "redis://default:addr-pw-value@redis:6379/0"} {
+		t.Run(addr, func(t *testing.T) {
+			out, errOut, err := runServe(t, "--data-dir", dir, "--no-auth", "--metrics-addr", "", "--redis-addr", addr, "--print-config")
+			if err != nil {
+				t.Fatalf("print-config: %v", err)
+			}
+			if strings.Contains(out+errOut, "addr-pw-value") {
+				t.Error("print-config shows the password inside redis-addr")
+			}
+			if !strings.Contains(out, "REDACTED@") {
+				t.Errorf("print-config does not show the address was redacted:\n%s", out)
+			}
+			_, errOut, err = runServe(t, "--data-dir", dir, "--no-auth", "--metrics-addr", "", "--redis-addr", addr)
+			want := "invalid configuration:\nredis-addr: must be HOST:PORT without credentials: give the Redis password in " +
+				"redis-password-file or REGISTRY_KIT_REDIS_PASSWORD (generate/deploy: --redis-password-file)"
+			got := ""
+			if err != nil {
+				got = err.Error()
+			}
+			if diff := cmp.Diff(want, got); diff != "" {
+				t.Errorf("error (-want +got):\n%s", diff)
+			}
+			if strings.Contains(got+errOut, "addr-pw-value") {
+				t.Error("serve repeats the password inside redis-addr")
+			}
+		})
+	}
+}

@@ -254,7 +254,50 @@ func TestHostileRequests(t *testing.T) {
 		case got.Status < 300 && !acceptable(r.method, r.target):
 			t.Errorf("%s: accepted (status %d) %.200s", r.name, got.Status, got.Body)
 		}
+		if strings.Contains(got.Body, dataDir) {
+			t.Errorf("%s: the answer names the data directory: %.300s", r.name, got.Body)
+		}
 	}
+
+	// Inputs distribution v3.1.2 answers with 500 (the first naming the storage path): each gets its 4xx and OCI code.
+	t.Run("malformed input gets its 4xx", func(t *testing.T) {
+		upload := func() string {
+			r := rawRequest(t, srv.Addr, "POST", "/v2/good/app/blobs/uploads/", auth, []byte{})
+			if r.Status != http.StatusAccepted {
+				t.Fatalf("starting upload: %d", r.Status)
+			}
+			loc := r.Header.Get("Location")
+			return loc[strings.Index(loc, "/v2/"):]
+		}
+		for _, c := range []struct {
+			name, method, target string
+			header               http.Header
+			body                 []byte
+			wantStatus           int
+			wantCode             string
+		}{
+			{"tags last with NUL and invalid UTF-8", "GET", "/v2/good/app/tags/list?last=%00%ff", auth, nil, 400, "TAG_INVALID"},
+			{"catalog last with NUL", "GET", "/v2/_catalog?last=%00", auth, nil, 400, "NAME_INVALID"},
+			{"bad digest inside a manifest", "PUT", "/v2/good/app/manifests/baddigest", withHeader(auth, "Content-Type", ociCT),
+				fmt.Appendf(nil, `{"schemaVersion":2,"mediaType":%q,"config":{"mediaType":"application/vnd.oci.image.config.v1+json","digest":"sha256:xyz","size":2},"layers":[]}`, ociCT),
+				400, "DIGEST_INVALID"},
+			{"md5 layer inside a manifest", "PUT", "/v2/good/app/manifests/baddigest", withHeader(auth, "Content-Type", ociCT),
+				fmt.Appendf(nil, `{"schemaVersion":2,"mediaType":%q,"config":{"mediaType":"application/vnd.oci.image.config.v1+json","digest":%q,"size":2},"layers":[{"mediaType":"application/vnd.oci.image.layer.v1.tar","digest":"md5:d41d8cd98f00b204e9800998ecf8427e","size":1}]}`, ociCT, layerDigest),
+				400, "DIGEST_INVALID"},
+			{"PATCH with a text content type", "PATCH", upload(), withHeader(auth, "Content-Type", "text/plain"), []byte("data"), 415, "UNSUPPORTED"},
+			{"chunked PATCH with a garbage Content-Range", "PATCH", upload(),
+				withHeader(auth, "Content-Type", "application/octet-stream", "Content-Range", "garbage", "Transfer-Encoding", "chunked"),
+				[]byte("4\r\ndata\r\n0\r\n\r\n"), 416, "RANGE_INVALID"},
+		} {
+			got := rawRequest(t, srv.Addr, c.method, c.target, c.header, c.body)
+			if got.Status != c.wantStatus || !strings.Contains(got.Body, `"code":"`+c.wantCode+`"`) {
+				t.Errorf("%s: status %d %.300s, want %d %s", c.name, got.Status, got.Body, c.wantStatus, c.wantCode)
+			}
+			if strings.Contains(got.Body, dataDir) {
+				t.Errorf("%s: the answer names the data directory", c.name)
+			}
+		}
+	})
 
 	t.Run("wrong digest upload", func(t *testing.T) {
 		data := []byte("the real content")

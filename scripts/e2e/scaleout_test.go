@@ -507,15 +507,27 @@ func TestScaleOutReadinessAndRedisPolicy(t *testing.T) {
 	img := s.push(inst, "team/noconfig:v1", 1)
 	s.pullAndVerify(inst, "team/noconfig:v1", img)
 
-	// A bucket that does not exist: the server starts, but is not ready, and says why.
+	// A bucket that does not exist: the server starts, but is not ready. The registry address says only that (anyone
+	// may ask it); the metrics address and the log say why.
 	missing := startServe(t, s.args(map[string]string{"--s3-bucket": "no-such-bucket"})...)
 	resp, err := http.Get("http://" + missing.Addr + "/readyz")
 	if err != nil {
 		t.Fatal(err)
 	}
 	_, body := expectStatus(t, "GET /readyz with a missing bucket", resp, http.StatusServiceUnavailable)
+	if body != "not ready\n" {
+		t.Errorf("unauthenticated /readyz with a missing bucket = %q, want only %q (no endpoint, bucket or error)", body, "not ready\n")
+	}
+	resp, err = http.Get("http://" + missing.MetricsAddr + "/readyz")
+	if err != nil {
+		t.Fatal(err)
+	}
+	_, body = expectStatus(t, "GET /readyz on the metrics address with a missing bucket", resp, http.StatusServiceUnavailable)
 	if !strings.Contains(body, "not ready: object storage: ") || !strings.Contains(body, "NoSuchBucket") {
-		t.Errorf("/readyz with a missing bucket = %q, want it to name the object storage and NoSuchBucket", body)
+		t.Errorf("/readyz on the metrics address with a missing bucket = %q, want it to name the object storage and NoSuchBucket", body)
+	}
+	if out := missing.Output(); !strings.Contains(out, "not ready") || !strings.Contains(out, "NoSuchBucket") {
+		t.Errorf("the serve log does not say why it is not ready:\n%s", tail(out, 20))
 	}
 
 	// Redis goes away: the replica that uses it stops being ready.
@@ -524,7 +536,7 @@ func TestScaleOutReadinessAndRedisPolicy(t *testing.T) {
 	stopRedis.stop()
 	deadline := time.Now().Add(10 * time.Second)
 	for {
-		resp, err := http.Get("http://" + inst2.Addr + "/readyz")
+		resp, err := http.Get("http://" + inst2.MetricsAddr + "/readyz")
 		if err != nil {
 			t.Fatal(err)
 		}

@@ -14,6 +14,7 @@ import (
 	"os/exec"
 	"path/filepath"
 	"regexp"
+	"strconv"
 	"strings"
 	"testing"
 	"time"
@@ -34,6 +35,7 @@ const (
 	secretWrongPass = "Wr0ng-Passw0rd-for-9c1e"
 	secretHTTP      = "Kn0wn-http-Secret-4b8d"
 	secretPullPass  = "Kn0wn-pull-Passw0rd-2e6c"
+	secretRedisPass = "Kn0wn-redis-Passw0rd-5a1d"
 )
 
 // secretForms are the spellings a leaked secret would take: itself, base64 of it, base64 of user:secret (an auth
@@ -89,6 +91,7 @@ func TestSecretsStaySecret(t *testing.T) {
 	htp := filepath.Join(dir, "htpasswd")
 	all := append(append(secretForms("alice", secretUserPass), secretForms("alice", secretWrongPass)...), secretForms("ci", secretPullPass)...)
 	all = append(all, secretHTTP, base64.StdEncoding.EncodeToString([]byte(secretHTTP)))
+	all = append(all, secretForms("default", secretRedisPass)...)
 
 	t.Run("htpasswd", func(t *testing.T) {
 		for _, c := range []struct {
@@ -224,6 +227,46 @@ func TestSecretsStaySecret(t *testing.T) {
 			assertNoSecret(t, "print-config "+c.name, r.stdout+r.stderr, all...)
 			if c.name != "invalid config" && (r.exit != 0 || !strings.Contains(r.stdout, "REDACTED")) {
 				t.Errorf("print-config %s: exit %d, shows REDACTED: %v", c.name, r.exit, strings.Contains(r.stdout, "REDACTED"))
+			}
+		}
+	})
+
+	// A Redis password inside --redis-addr (a redis:// URL, or PASSWORD@HOST:PORT) is refused, pointing at the password
+	// file, by serve and by generate, and shown by no output, print-config included, from a flag, the environment
+	// or the config file.
+	t.Run("redis-addr with a password", func(t *testing.T) {
+		for _, addr := range []string{"redis://:" + secretRedisPass + "@127.0.0.1:6379", secretRedisPass + "@127.0.0.1:6379",
+			"redis://default:" + secretRedisPass + "@127.0.0.1:6379/0"} {
+			cfg := filepath.Join(dir, "redis.yaml")
+			if err := os.WriteFile(cfg, []byte("redis-addr: ["+strconv.Quote(addr)+"]\n"), 0o600); err != nil {
+				t.Fatal(err)
+			}
+			env := []string{"REGISTRY_KIT_HTTP_SECRET=" + secretHTTP}
+			serve := []string{"serve", "--data-dir", dir, "--metrics-addr", "", "--log-level", "debug"}
+			for _, c := range []struct {
+				name      string
+				env, args []string
+				wantExit  int
+			}{
+				{"serve flag", env, append(append([]string{}, serve...), "--redis-addr", addr), 1},
+				{"serve env", append(env, "REGISTRY_KIT_REDIS_ADDR="+addr), serve, 1},
+				{"serve config file", env, append(append([]string{}, serve...), "--config", cfg), 1},
+				{"serve --check-config", env, append(append([]string{}, serve...), "--redis-addr", addr, "--check-config"), 1},
+				{"serve --print-config", env, append(append([]string{}, serve...), "--redis-addr", addr, "--print-config"), 0},
+				{"print-config from env", append(env, "REGISTRY_KIT_REDIS_ADDR="+addr), append(append([]string{}, serve...), "--print-config"), 0},
+				{"generate", nil, []string{"generate", "--storage", "s3", "--s3-bucket", "registry", "--redis-addr", addr}, 1},
+			} {
+				r := runCLI(t, "", c.env, c.args...)
+				assertNoSecret(t, c.name+" output", r.stdout+r.stderr, all...)
+				if r.exit != c.wantExit {
+					t.Errorf("%s: exit %d, want %d: %s", c.name, r.exit, c.wantExit, redact(r.stderr, all...))
+				}
+				if c.wantExit == 0 && !strings.Contains(r.stdout, "REDACTED@127.0.0.1:6379") {
+					t.Errorf("%s does not show the address redacted:\n%s", c.name, redact(r.stdout, all...))
+				}
+				if c.wantExit != 0 && !strings.Contains(r.stderr, "redis-password-file") {
+					t.Errorf("%s: the refusal does not point at the password file: %s", c.name, redact(r.stderr, all...))
+				}
 			}
 		}
 	})

@@ -50,6 +50,8 @@ func (h *Handler) putManifest(w http.ResponseWriter, r *http.Request, rt route) 
 			}
 			// distribution checks the body against a sha256 reference only; the alias is linked after it stored it.
 			alias = true
+			r = r.WithContext(r.Context()) // a copy: the access log outside still names the address asked for
+			r.URL = cloneURL(r.URL)
 			r.URL.Path = strings.TrimSuffix(r.URL.Path, rt.ref) + canonical.String()
 			r.URL.RawPath = ""
 		}

@@ -2,6 +2,7 @@ package oci
 
 import (
 	"net/http"
+	"net/url"
 	"strings"
 
 	"github.com/distribution/reference"
@@ -62,6 +63,8 @@ func (h *Handler) finishUploadAlias(w http.ResponseWriter, r *http.Request, addr
 // the address, the mount parameters are dropped and distribution starts a plain upload (202), as the spec allows.
 func (h *Handler) mountAlias(w http.ResponseWriter, r *http.Request, target string, addr digest.Digest, from string) {
 	q := r.URL.Query()
+	r = r.WithContext(r.Context()) // a copy whose URL can be rewritten
+	r.URL = cloneURL(r.URL)
 	if from != "" && h.ac != nil && !h.allowed(r, from, "pull") {
 		h.next.ServeHTTP(w, r) // distribution refuses it as it refuses any mount from a repository one cannot pull
 		return
@@ -89,4 +92,9 @@ func (h *Handler) mountAlias(w http.ResponseWriter, r *http.Request, target stri
 		renameDigest(hdr, addr)
 		return nil
 	}}, r)
+}
+
+func cloneURL(u *url.URL) *url.URL {
+	c := *u
+	return &c
 }

@@ -208,7 +208,7 @@ func TestReferrersAPI(t *testing.T) {
 			{"manifest with a malformed subject", http.MethodPut, "/v2/" + repo + "/manifests/bad",
 				http.Header{"Content-Type": {ocispec.MediaTypeImageManifest}},
 				[]byte(`{"schemaVersion":2,"mediaType":"application/vnd.oci.image.manifest.v1+json","config":{"mediaType":"application/vnd.oci.empty.v1+json","digest":"` + digest.FromBytes(emptyJSON).String() + `","size":2},"layers":[],"subject":{"mediaType":"application/vnd.oci.image.manifest.v1+json","digest":"sha256:nothex","size":1}}`),
-				http.StatusBadRequest, "DIGEST_INVALID"}, // the malformed-digest guard answers first, naming the digest,
+				http.StatusBadRequest, "DIGEST_INVALID"}, // the malformed-digest guard answers first, naming the digest
 		} {
 			t.Run(tt.name, func(t *testing.T) {
 				resp, b := c.do(tt.method, tt.path, tt.header, tt.body)

@@ -4,9 +4,9 @@
 # Run for local development:
 #   docker run -p 5000:5000 -v registry-data:/var/lib/registry registry-kit
 FROM scratch
-COPY registry/image/passwd /etc/passwd
-COPY registry/image/group /etc/group
-COPY --chown=65532:65532 registry/image/data/ /var/lib/registry/
+COPY internal/image/rootfs/passwd /etc/passwd
+COPY internal/image/rootfs/group /etc/group
+COPY --chown=65532:65532 internal/image/rootfs/data/ /var/lib/registry/
 COPY bin/registry-kit /registry-kit
 # CA certificates, for S3 endpoints and other HTTPS peers (make image copies the build host's bundle into bin/).
 COPY bin/ca-certificates.crt /etc/ssl/certs/ca-certificates.crt

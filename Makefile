@@ -74,7 +74,7 @@ image-docker: build
 release-dry-run:
 	VERSION='$(VERSION)' scripts/release.sh --dry-run
 
-## manifests: regenerate manifests/base and golden files from the generator
+## manifests: regenerate manifests/base, manifests/chart and golden files from the generator
 manifests:
 	$(GO) test ./manifests/... -update
 

@@ -2,12 +2,13 @@
 SHELL := /usr/bin/env bash
 GO ?= go
 VERSION ?= $(shell git describe --tags --always --dirty 2>/dev/null || echo dev)
-LDFLAGS := -s -w -X github.com/registry-kit/registry-kit/cmd/cli.Version=$(VERSION)
+REVISION ?= $(shell git rev-parse HEAD 2>/dev/null)
+LDFLAGS := -s -w -X github.com/registry-kit/registry-kit/cmd/cli.Version=$(VERSION) -X github.com/registry-kit/registry-kit/cmd/cli.Commit=$(REVISION)
 IMAGE ?= registry-kit:dev
 E2E_RUN ?= .
 E2E_TIMEOUT ?= 45m
 
-.PHONY: all build run test vet e2e e2e-only ci image setup cluster-up cluster-down manifests bench clean
+.PHONY: all build run test vet e2e e2e-only ci image image-docker push-image release-dry-run setup cluster-up cluster-down manifests bench clean
 
 all: build
 
@@ -49,13 +50,31 @@ e2e:
 ci:
 	scripts/ci.sh
 
-## image: the container image, built by a Docker engine from the static binary (no base image is pulled)
+## image: the multi-arch container image (linux/amd64, linux/arm64), built in process with go-containerregistry:
+## no Docker engine, no base image, reproducible. Writes bin/image/oci (an OCI layout) and bin/image/registry-kit.tar.
 CA_BUNDLE ?= /etc/ssl/certs/ca-certificates.crt
+PLATFORMS ?= linux/amd64,linux/arm64
 image: build
+	./bin/registry-kit image build --version '$(VERSION)' --revision '$(REVISION)' --tag '$(IMAGE)' \
+		--platform '$(PLATFORMS)' --ca-bundle '$(CA_BUNDLE)' --oci-layout bin/image/oci --archive bin/image/registry-kit.tar
+
+## push-image: push the multi-arch image to IMAGE (make push-image IMAGE=127.0.0.1:5000/registry-kit:dev), with
+## the docker config's credentials
+push-image: image
+	@if [ '$(IMAGE)' = registry-kit:dev ]; then echo 'push-image: set IMAGE=HOST/REPO:TAG' >&2; exit 1; fi
+	./bin/registry-kit image push --oci-layout bin/image/oci '$(IMAGE)'
+
+## image-docker: the same image for the host's platform, built by a Docker engine from the Dockerfile
+image-docker: build
 	cp $(CA_BUNDLE) bin/ca-certificates.crt
 	docker build -t $(IMAGE) .
 
-## manifests: regenerate manifests/base and golden files from the generator
+## release-dry-run: everything a release publishes (binaries, image, checksums, SBOM, Helm chart) in dist/,
+## built locally and published nowhere
+release-dry-run:
+	VERSION='$(VERSION)' scripts/release.sh --dry-run
+
+## manifests: regenerate manifests/base, manifests/chart and golden files from the generator
 manifests:
 	$(GO) test ./manifests/... -update
 

@@ -10,6 +10,8 @@ import (
 	metav1 "k8s.io/apimachinery/pkg/apis/meta/v1"
 	"k8s.io/apimachinery/pkg/fields"
 	"k8s.io/apimachinery/pkg/labels"
+
+	"github.com/registry-kit/registry-kit/manifests"
 )
 
 // diagnose explains why the applied objects are not ready: claims that do not bind, and the registry's own pods
@@ -110,7 +112,7 @@ func diagnosePod(ctx context.Context, c Clients, p *corev1.Pod) string {
 func waitingAdvice(reason, image string, last corev1.ContainerState) string {
 	switch reason {
 	case "ErrImagePull", "ImagePullBackOff":
-		return fmt.Sprintf(" (the node cannot pull the registry-kit image %q itself: load it into the node's container runtime or pass --image with a reference the node can pull)", image)
+		return pullAdvice(image)
 	case "InvalidImageName":
 		return fmt.Sprintf(" (fix --image %q)", image)
 	case "CrashLoopBackOff":
@@ -122,6 +124,17 @@ func waitingAdvice(reason, image string, last corev1.ContainerState) string {
 		return " (a Secret or ConfigMap the pod refers to is missing)"
 	}
 	return ""
+}
+
+// pullAdvice says how to get image onto the nodes. The development default is a local tag no registry serves.
+func pullAdvice(image string) string {
+	if image == manifests.DefaultImage || image == "docker.io/library/"+manifests.DefaultImage {
+		return fmt.Sprintf(" (the node cannot pull the registry-kit image %q itself: it is the local tag of a development build, "+
+			"which exists only where make image ran. Import it on every node: ctr -n k8s.io images import bin/image/registry-kit.tar; "+
+			"or push it where the nodes can pull: registry-kit image push HOST/registry-kit:dev, and pass --image HOST/registry-kit:dev)", image)
+	}
+	return fmt.Sprintf(" (the node cannot pull the registry-kit image %q itself: load it into the node's container runtime, "+
+		"or push it where the nodes can pull (registry-kit image push REF) and pass --image with that reference)", image)
 }
 
 // eventMessages returns the distinct recent Warning event messages about one object (any name when name is "").

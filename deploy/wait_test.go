@@ -76,7 +76,12 @@ func TestDiagnosePod(t *testing.T) {
 		{"image pull", pod(func(p *corev1.Pod) {
 			p.Status.ContainerStatuses = []corev1.ContainerStatus{{Name: "registry", Image: "registry-kit:dev",
 				State: corev1.ContainerState{Waiting: &corev1.ContainerStateWaiting{Reason: "ImagePullBackOff", Message: `Back-off pulling image "registry-kit:dev"`}}}}
-		}), []string{`container "registry" is ImagePullBackOff`, "the node cannot pull the registry-kit image", "--image"}},
+		}), []string{`container "registry" is ImagePullBackOff`, "the node cannot pull the registry-kit image", "local tag of a development build",
+			"ctr -n k8s.io images import bin/image/registry-kit.tar", "registry-kit image push HOST/registry-kit:dev", "--image HOST/registry-kit:dev"}},
+		{"image pull of a pushed image", pod(func(p *corev1.Pod) {
+			p.Status.ContainerStatuses = []corev1.ContainerStatus{{Name: "registry", Image: "127.0.0.1:1/registry-kit:v1",
+				State: corev1.ContainerState{Waiting: &corev1.ContainerStateWaiting{Reason: "ErrImagePull", Message: "connection refused"}}}}
+		}), []string{`container "registry" is ErrImagePull`, `"127.0.0.1:1/registry-kit:v1"`, "registry-kit image push REF", "--image"}},
 		{"crash loop", pod(func(p *corev1.Pod) {
 			p.Status.Phase = corev1.PodRunning
 			p.Status.ContainerStatuses = []corev1.ContainerStatus{{Name: "registry",

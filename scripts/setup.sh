@@ -41,6 +41,8 @@ go_tool crictl sigs.k8s.io/cri-tools/cmd/crictl@v1.37.0
 go_tool registry github.com/distribution/distribution/v3/cmd/registry@v3.1.2
 # cosign signs and verifies through the referrers API in TestReferrersCosign (about 4 CPU-minutes to build).
 go_tool cosign github.com/sigstore/cosign/v2/cmd/cosign@v2.6.5
+# helm: the e2e tier lints, templates and installs manifests/chart with it (v4; it builds beside our k8s modules).
+go_tool helm helm.sh/helm/v4/cmd/helm@v4.3.2
 
 # The OCI distribution-spec conformance suite is a test binary built from its module's source.
 conformance_mod=github.com/opencontainers/distribution-spec/conformance@v0.0.0-20260831232431-97274622c111

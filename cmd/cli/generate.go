@@ -11,6 +11,7 @@ import (
 	"strings"
 
 	"github.com/spf13/cobra"
+	"github.com/spf13/pflag"
 	corev1 "k8s.io/api/core/v1"
 	"k8s.io/apimachinery/pkg/api/resource"
 
@@ -39,6 +40,7 @@ type generateOptions struct {
 	externalSecrets bool
 	output          string
 	outputDir       string
+	helmChart       string
 }
 
 func newGenerateCommand(streams IOStreams) *cobra.Command {
@@ -60,6 +62,9 @@ standard error. Every option is checked before anything is written.`,
       --s3-force-path-style --s3-bucket registry --s3-access-key-file ak --s3-secret-key-file sk --with-redis`,
 		Args: cobra.NoArgs,
 		RunE: func(cmd *cobra.Command, _ []string) error {
+			if o.helmChart != "" {
+				return writeHelmChart(cmd, streams, o.helmChart)
+			}
 			mopts, err := o.toOptions(cmd, streams.In)
 			if err != nil {
 				return err
@@ -86,6 +91,7 @@ standard error. Every option is checked before anything is written.`,
 	f.BoolVar(&o.externalSecrets, "external-secrets", false, "leave both Secrets out (they are created another way); the Deployment still mounts them by name")
 	f.StringVarP(&o.output, "output", "o", "yaml", "yaml (a ---separated stream) or json (a v1 List)")
 	f.StringVar(&o.outputDir, "output-dir", "", "write one file per object plus a kustomization.yaml into this directory instead of standard output")
+	f.StringVar(&o.helmChart, "helm-chart", "", "write the Helm chart of these objects into this directory (its values map to this command's flags; takes no other flag)")
 	return cmd
 }
 
@@ -200,6 +206,35 @@ func (o *generateOptions) run(streams IOStreams, opts manifests.Options) error {
 			"It is shown only this once and stored only as a bcrypt hash in Secret %s/%s.\n",
 			u.Name, u.Password, set.HtpasswdSecret.Namespace, set.HtpasswdSecret.Name)
 	}
+	return nil
+}
+
+// writeHelmChart writes the chart of this version of registry-kit into dir. The chart's values are the generator's
+// options, so no other generate flag applies: they are set at helm install time.
+func writeHelmChart(cmd *cobra.Command, streams IOStreams, dir string) error {
+	var others []string
+	cmd.Flags().Visit(func(f *pflag.Flag) {
+		if f.Name != "helm-chart" {
+			others = append(others, "--"+f.Name)
+		}
+	})
+	if len(others) > 0 {
+		return fmt.Errorf("--helm-chart: cannot be combined with %s (set the chart's values at helm install; values.yaml names the flag each maps to)", strings.Join(others, ", "))
+	}
+	files, err := manifests.Chart(version())
+	if err != nil {
+		return fmt.Errorf("generating the Helm chart: %w", err)
+	}
+	for _, f := range files {
+		p := filepath.Join(dir, filepath.FromSlash(f.Name))
+		if err := os.MkdirAll(filepath.Dir(p), 0o755); err != nil {
+			return fmt.Errorf("creating chart directory: %w", err)
+		}
+		if err := writeFile(p, f.Data, 0o644); err != nil {
+			return err
+		}
+	}
+	fmt.Fprintf(streams.ErrOut, "wrote Helm chart %s %s to %s\n", manifests.ChartName, version(), dir)
 	return nil
 }
 

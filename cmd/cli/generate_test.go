@@ -304,3 +304,38 @@ func TestGeneratePlainHTTPWarning(t *testing.T) {
 		})
 	}
 }
+
+// TestGenerateHelmChart: generate --helm-chart of a development build writes exactly the checked-in manifests/chart.
+func TestGenerateHelmChart(t *testing.T) {
+	setVersion(t, "", "")
+	dir := t.TempDir()
+	if _, _, err := runGenerate(t, "", "--helm-chart", dir); err != nil {
+		t.Fatal(err)
+	}
+	want := filepath.Join("..", "..", "manifests", "chart")
+	var n int
+	err := filepath.WalkDir(want, func(p string, d os.DirEntry, err error) error {
+		if err != nil || d.IsDir() {
+			return err
+		}
+		n++
+		rel, _ := filepath.Rel(want, p)
+		w, _ := os.ReadFile(p)
+		got, err := os.ReadFile(filepath.Join(dir, rel))
+		if err != nil {
+			t.Errorf("generate --helm-chart did not write %s: %v", rel, err)
+			return nil
+		}
+		if diff := cmp.Diff(string(w), string(got)); diff != "" {
+			t.Errorf("%s (-checked in +generated):\n%s", rel, diff)
+		}
+		return nil
+	})
+	if err != nil || n == 0 {
+		t.Fatalf("walking manifests/chart: %v (%d files)", err, n)
+	}
+	_, _, err = runGenerate(t, "", "--helm-chart", dir, "--image", "x:y")
+	if err == nil || !strings.Contains(err.Error(), "--helm-chart: cannot be combined with --image") {
+		t.Errorf("--helm-chart with --image: %v", err)
+	}
+}

@@ -40,11 +40,14 @@ type manifestFlags struct {
 	names []string
 }
 
+// defaultImage is the --image default: this release's public image, or the local development tag.
+func defaultImage() string { return manifests.ImageForVersion(version()) }
+
 // addFlags registers the shared flags on f; htpasswdUsage describes --htpasswd-file, whose default differs.
 func (m *manifestFlags) addFlags(dst *pflag.FlagSet, htpasswdUsage string) {
 	f := pflag.NewFlagSet("generator", pflag.ContinueOnError)
 	f.StringVar(&m.name, "name", manifests.DefaultName, "name of every object")
-	f.StringVar(&m.image, "image", manifests.DefaultImage, "registry-kit image the nodes can pull (the default is a local tag: build and load it, or push it somewhere the nodes can pull)")
+	f.StringVar(&m.image, "image", defaultImage(), "registry-kit image the nodes can pull (a release's own image; for a development build the local tag registry-kit:dev: build it with make image and import or push it)")
 	f.StringVar(&m.pullPolicy, "image-pull-policy", string(corev1.PullIfNotPresent), "Always, IfNotPresent or Never")
 	f.Int32Var(&m.replicas, "replicas", 1, "registry pods (more than 1 needs --storage s3 or --access-mode ReadWriteMany)")
 	f.StringVar(&m.storage, "storage", string(manifests.StorageFilesystem), "where blobs are kept: filesystem (a PersistentVolumeClaim) or s3 (S3-compatible object storage; several replicas)")

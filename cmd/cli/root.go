@@ -39,6 +39,7 @@ func NewRootCommand(streams IOStreams) *cobra.Command {
 		newPullSecretCommand(streams),
 		newDoctorCommand(streams),
 		newCredentialProviderCommand(streams),
+		newImageCommand(streams),
 		newVersionCommand(streams),
 	)
 	return root

@@ -8,7 +8,6 @@ package e2e
 // other namespaces pull what the host pushed, through the printed image prefix and a pull secret.
 
 import (
-	"archive/tar"
 	"bytes"
 	"context"
 	"fmt"
@@ -23,6 +22,7 @@ import (
 	"testing"
 	"time"
 
+	"github.com/distribution/reference"
 	"github.com/google/go-containerregistry/pkg/name"
 	v1 "github.com/google/go-containerregistry/pkg/v1"
 	"github.com/google/go-containerregistry/pkg/v1/empty"
@@ -34,6 +34,8 @@ import (
 	metav1 "k8s.io/apimachinery/pkg/apis/meta/v1"
 	"k8s.io/apimachinery/pkg/util/wait"
 	"k8s.io/client-go/kubernetes"
+
+	"github.com/registry-kit/registry-kit/internal/image"
 )
 
 var (
@@ -42,9 +44,9 @@ var (
 	rkImageErr  error
 )
 
-// registryKitImage builds an image of the registry-kit binary under test without docker (go-containerregistry:
-// the static binary as the only layer, entrypoint /registry-kit serve, user 65532, linux/amd64), imports it into
-// the node's containerd, and returns its reference. It is tagged registry-kit:dev (the generator's default) and
+// registryKitImage builds the registry-kit image of the binary under test the way make image does (internal/image:
+// in process, no Docker engine; linux/amd64 only, the node's platform), imports its OCI archive into the node's
+// containerd, and returns its reference. It is tagged registry-kit:dev (the generator's default) and
 // registry-kit:e2e-<digest>, which the tests deploy so they run exactly this binary.
 func registryKitImage(t testing.TB) string {
 	t.Helper()
@@ -58,31 +60,50 @@ func registryKitImage(t testing.TB) string {
 }
 
 func buildRegistryKitImage(bin, ctr, sock string) (string, error) {
-	data, err := os.ReadFile(bin)
+	idx, err := image.Build(image.Options{
+		Binaries:     []image.Binary{{Platform: v1.Platform{OS: "linux", Architecture: "amd64"}, Path: bin}},
+		CABundlePath: hostCABundle,
+		Version:      "e2e",
+	})
 	if err != nil {
 		return "", err
 	}
-	var layerTar bytes.Buffer
-	tw := tar.NewWriter(&layerTar)
-	if err := tw.WriteHeader(&tar.Header{Name: "registry-kit", Mode: 0o755, Size: int64(len(data)), Typeflag: tar.TypeReg, ModTime: time.Unix(0, 0)}); err != nil {
+	d, err := idx.Digest()
+	if err != nil {
 		return "", err
 	}
-	if _, err := tw.Write(data); err != nil {
-		return "", err
+	unique := "registry-kit:e2e-" + d.Hex[:12]
+	return unique, importArchive(ctr, sock, idx, unique, "registry-kit:dev")
+}
+
+// importArchive writes idx as the OCI archive make image writes and imports it into the node's containerd
+// (namespace k8s.io) as names[0], tagged with the other names too.
+func importArchive(ctr, sock string, idx v1.ImageIndex, names ...string) error {
+	dir, err := os.MkdirTemp("", "registry-kit-node-image-")
+	if err != nil {
+		return err
 	}
-	if err := tw.Close(); err != nil {
-		return "", err
+	defer os.RemoveAll(dir)
+	layoutDir, archive := filepath.Join(dir, "oci"), filepath.Join(dir, "image.tar")
+	if err := image.WriteLayout(layoutDir, idx, names[0]); err != nil {
+		return err
 	}
-	var unique string
-	err = importNodeImage(ctr, sock, layerTar.Bytes(), func(c *v1.Config) {
-		c.Entrypoint = []string{"/registry-kit"}
-		c.Cmd = []string{"serve"}
-		c.User = "65532"
-	}, func(d v1.Hash) []string {
-		unique = "registry-kit:e2e-" + d.Hex[:12]
-		return []string{"registry-kit:dev", unique}
-	})
-	return unique, err
+	if err := image.WriteArchive(layoutDir, archive, time.Unix(0, 0)); err != nil {
+		return err
+	}
+	if out, err := exec.Command(ctr, "-a", sock, "-n", "k8s.io", "images", "import", archive).CombinedOutput(); err != nil {
+		return fmt.Errorf("ctr images import: %v: %s", err, out)
+	}
+	full := func(n string) string {
+		r, _ := reference.ParseNormalizedNamed(n) // WriteLayout parsed it
+		return r.String()
+	}
+	for _, n := range names[1:] {
+		if out, err := exec.Command(ctr, "-a", sock, "-n", "k8s.io", "images", "tag", "--force", full(names[0]), full(n)).CombinedOutput(); err != nil {
+			return fmt.Errorf("ctr images tag %s: %v: %s", n, err, out)
+		}
+	}
+	return nil
 }
 
 // importNodeImage makes a linux/amd64 image of one layer (a tar stream), lets configure set its config, and

@@ -144,7 +144,7 @@ func buildContext(t *testing.T) string {
 		switch p {
 		case "bin/registry-kit":
 			src = bin
-		case "bin/ca-certificates.crt": // what make image copies there
+		case "bin/ca-certificates.crt": // what make image-docker copies there
 			src = hostCABundle
 		}
 		if err := copyPath(src, dst); err != nil {

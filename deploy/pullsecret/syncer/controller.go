@@ -146,7 +146,9 @@ func (c *Controller) everyNamespace() cache.ResourceEventHandler {
 	return cache.ResourceEventHandlerFuncs{
 		AddFunc:    func(any) { c.enqueueAll() },
 		UpdateFunc: func(any, any) { c.enqueueAll() },
-		DeleteFunc: func(any) { c.log.Warn("source secret deleted: copies are kept as they are", "source", c.cfg.Source.String()) },
+		DeleteFunc: func(any) {
+			c.log.Warn("source secret deleted: copies are kept as they are", "source", c.cfg.Source.String())
+		},
 	}
 }
 

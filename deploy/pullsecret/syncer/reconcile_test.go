@@ -158,10 +158,10 @@ func TestReconcile(t *testing.T) {
 		wantEvents []string
 	}{
 		{
-			name: "new namespace gets the copy and its default ServiceAccount the reference",
-			ns:   namespace("shop", nil),
-			objs: []runtime.Object{serviceAccount("shop", "default", ""), serviceAccount("shop", "builder", "")},
-			want: nsState{Secret: "copy:pw1", Accounts: map[string]string{"default": "regcred [added: regcred]", "builder": ""}},
+			name:       "new namespace gets the copy and its default ServiceAccount the reference",
+			ns:         namespace("shop", nil),
+			objs:       []runtime.Object{serviceAccount("shop", "default", ""), serviceAccount("shop", "builder", "")},
+			want:       nsState{Secret: "copy:pw1", Accounts: map[string]string{"default": "regcred [added: regcred]", "builder": ""}},
 			wantEvents: []string{ReasonCreated, ReasonAdded},
 		},
 		{

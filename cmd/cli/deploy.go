@@ -44,6 +44,7 @@ type deployOptions struct {
 	address        string
 	pullAddress    string
 	printRBAC      bool
+	pullSync       pullSyncFlags
 }
 
 func newDeployCommand(streams IOStreams) *cobra.Command {
@@ -88,6 +89,7 @@ kustomize overlay (see manifests/overlays) instead of the generator.`,
 			if err != nil {
 				return err
 			}
+			warnPullSync(streams.ErrOut, dopts.PullSync)
 			res, err := deploy.Deploy(cmd.Context(), clients, dopts)
 			return o.report(streams, dopts, res, err)
 		},
@@ -107,6 +109,7 @@ kustomize overlay (see manifests/overlays) instead of the generator.`,
 	f.StringVar(&o.address, "address", "", "HOST:PORT the registry is reachable at from this machine (default: the node port on 127.0.0.1, then on the nodes' IPs)")
 	f.StringVar(&o.pullAddress, "pull-address", "", "HOST:PORT pods put in front of image names (default localhost:<node-port>, pulled through each node's loopback)")
 	f.BoolVar(&o.printRBAC, "print-rbac", false, "print the ClusterRole deploy and undeploy need, and exit")
+	o.pullSync.addFlags(f)
 	return cmd
 }
 
@@ -131,6 +134,10 @@ func (o *deployOptions) toOptions(cmd *cobra.Command, streams IOStreams) (deploy
 			errs = append(errs, fmt.Errorf("%s %q: want HOST:PORT", flag, v))
 		}
 	}
+	pullSync, err := o.pullSync.toPullSync(cmd.Flags().Changed)
+	if err != nil {
+		errs = append(errs, err)
+	}
 	progress := streams.ErrOut
 	if o.output == "" {
 		progress = streams.Out
@@ -143,6 +150,7 @@ func (o *deployOptions) toOptions(cmd *cobra.Command, streams IOStreams) (deploy
 		Timeout:        o.timeout,
 		Address:        o.address,
 		PullAddress:    o.pullAddress,
+		PullSync:       pullSync,
 		Progress:       progress,
 	}
 	if o.kustomizeDir != "" {

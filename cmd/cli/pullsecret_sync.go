@@ -6,7 +6,6 @@ import (
 	"log/slog"
 	"net"
 	"os"
-	"strings"
 	"time"
 
 	"github.com/spf13/cobra"
@@ -155,21 +154,8 @@ func (o *pullSecretSyncOptions) toConfig(cmd *cobra.Command) (syncer.Config, syn
 
 // parseServiceAccounts reads --service-accounts and --service-account-selector.
 func parseServiceAccounts(list, selector string, listChanged bool) (syncer.ServiceAccountSelector, error) {
-	if selector != "" {
-		if listChanged {
-			return syncer.ServiceAccountSelector{}, errors.New("--service-accounts and --service-account-selector: give one, not both")
-		}
-		sel, err := labels.Parse(selector)
-		if err != nil {
-			return syncer.ServiceAccountSelector{}, fmt.Errorf("--service-account-selector %q: %w", selector, err)
-		}
-		return syncer.ServiceAccountSelector{Labels: sel}, nil
+	if selector != "" && listChanged {
+		return syncer.ServiceAccountSelector{}, errors.New("--service-accounts and --service-account-selector: give one, not both")
 	}
-	switch strings.TrimSpace(list) {
-	case "all":
-		return syncer.ServiceAccountSelector{All: true}, nil
-	case "none", "":
-		return syncer.ServiceAccountSelector{}, nil
-	}
-	return syncer.ServiceAccountSelector{Names: splitList(list)}, nil
+	return syncer.ParseServiceAccounts(list, selector)
 }

@@ -22,8 +22,8 @@ type diagnoser struct {
 	// elsewhere caches, per Secret name, the other namespaces holding a Secret of that name.
 	elsewhere map[string][]string
 	// syncCtls are the pull-secret controllers in the cluster, read once (syncRead).
-	syncCtls []syncController
-	syncRead bool
+	syncCtls  []syncController
+	syncRead  bool
 	notedRBAC bool
 }
 

@@ -55,7 +55,12 @@ func TestPullSecretSyncCheck(t *testing.T) {
 			want:       []Cause{CausePullSyncNotReached, CauseNoCredentials},
 			wantStatus: Fail,
 			texts:      []string{"has not reached namespace \"team\" (labels do not match the selector)", "kubectl label namespace team pull-secrets=registry-kit"}},
-		{name: "excluded by name", ctl: func() syncer.ManifestOptions { c := ctl; c.NamespaceSelector = ""; c.Exclude = []string{"te*"}; return c }(),
+		{name: "excluded by name", ctl: func() syncer.ManifestOptions {
+			c := ctl
+			c.NamespaceSelector = ""
+			c.Exclude = []string{"te*"}
+			return c
+		}(),
 			objs:       []runtime.Object{ns(nil), testPod(host+"/app:v1", backOff("")), defaultSA("team")},
 			want:       []Cause{CausePullSyncNotReached, CauseNoCredentials},
 			wantStatus: Fail,

@@ -52,7 +52,9 @@ func TestArgsRoundTrip(t *testing.T) {
 	}
 }
 
-func src(ns, name string) types.NamespacedName { return types.NamespacedName{Namespace: ns, Name: name} }
+func src(ns, name string) types.NamespacedName {
+	return types.NamespacedName{Namespace: ns, Name: name}
+}
 
 // TestManifestsLeastPrivilege: the controller's RBAC has no wildcard, reads and changes Secrets only by name
 // (create cannot be limited by name), never deletes ServiceAccounts or Namespaces, and its pod is restricted.

@@ -10,6 +10,7 @@ import (
 	"net"
 	"net/http"
 	"os"
+	"sync/atomic"
 	"time"
 
 	"github.com/prometheus/client_golang/prometheus"
@@ -98,6 +99,7 @@ func Run(ctx context.Context, client kubernetes.Interface, cfg Config, o RunOpti
 		}
 		return err
 	}
+	var led atomic.Bool
 	elector, err := leaderelection.NewLeaderElector(leaderelection.LeaderElectionConfig{
 		Lock: &resourcelock.LeaseLock{
 			LeaseMeta:  metav1.ObjectMeta{Namespace: o.LeaseNamespace, Name: o.LeaseName},
@@ -111,10 +113,15 @@ func Run(ctx context.Context, client kubernetes.Interface, cfg Config, o RunOpti
 		Name:            o.LeaseName,
 		Callbacks: leaderelection.LeaderCallbacks{
 			OnStartedLeading: func(ctx context.Context) {
+				led.Store(true)
 				log.Info("leading: reconciling", "lease", o.LeaseNamespace+"/"+o.LeaseName)
 				c.Run(ctx)
 			},
-			OnStoppedLeading: func() { log.Info("stopped leading", "lease", o.LeaseNamespace+"/"+o.LeaseName) },
+			OnStoppedLeading: func() {
+				if led.Load() {
+					log.Info("stopped leading", "lease", o.LeaseNamespace+"/"+o.LeaseName)
+				}
+			},
 			OnNewLeader: func(id string) {
 				if id != o.Identity {
 					log.Info("standing by", "leader", id)
@@ -134,7 +141,7 @@ func Run(ctx context.Context, client kubernetes.Interface, cfg Config, o RunOpti
 		<-elected
 		return fmt.Errorf("serving health and metrics: %w", err)
 	}
-	if ctx.Err() != nil {
+	if ctx.Err() != nil || !led.Load() {
 		return nil
 	}
 	return ErrLostLeadership

@@ -15,8 +15,10 @@ import (
 	corev1 "k8s.io/api/core/v1"
 	apierrors "k8s.io/apimachinery/pkg/api/errors"
 	metav1 "k8s.io/apimachinery/pkg/apis/meta/v1"
+	"k8s.io/apimachinery/pkg/types"
 	"k8s.io/apimachinery/pkg/util/wait"
 
+	"github.com/registry-kit/registry-kit/deploy/doctor"
 	"github.com/registry-kit/registry-kit/deploy/pullsecret/syncer"
 )
 
@@ -115,6 +117,38 @@ func TestDeploySyncPullSecrets(t *testing.T) {
 		}
 		t.Fatalf("the app in namespace %s did not run with the controller's copy", app)
 	}
+
+	// doctor on a pod in a namespace the selector leaves out names the label to add; adding it fixes the pull.
+	out2 := newNamespace(t)
+	createPodObject(t, cs, out2, testAppPod("outside", podImage, corev1.PullAlways))
+	waitPodWaitingReason(t, cs, out2, "outside", "ErrImagePull", "ImagePullBackOff")
+	doc := runDoctorBinary(t, "outside", "-n", out2)
+	fix := "kubectl label namespace " + out2 + " " + label + "=" + tag
+	var found bool
+	for _, img := range doc.report.Pods[0].Images {
+		for _, ch := range img.Checks {
+			if ch.Name == doctor.CheckPullSecretSync && ch.Cause == doctor.CausePullSyncNotReached && strings.HasPrefix(ch.Fix, fix) {
+				found = true
+			}
+		}
+	}
+	if !found {
+		t.Errorf("doctor does not say to run %q:\n%s", fix, doc.text())
+	}
+	p := fmt.Sprintf(`{"metadata":{"labels":{%q:%q}}}`, label, tag)
+	if _, err := cs.CoreV1().Namespaces().Patch(ctx, out2, types.MergePatchType, []byte(p), metav1.PatchOptions{}); err != nil {
+		t.Fatal(err)
+	}
+	e.waitSA(t, out2, "default", "registry-kit-pull")
+	if err := cs.CoreV1().Pods(out2).Delete(ctx, "outside", metav1.DeleteOptions{}); err != nil {
+		t.Fatal(err)
+	}
+	depWaitGone(t, "pod "+out2+"/outside", func(ctx context.Context) error {
+		_, err := cs.CoreV1().Pods(out2).Get(ctx, "outside", metav1.GetOptions{})
+		return err
+	})
+	createPodObject(t, cs, out2, testAppPod("outside", podImage, corev1.PullAlways))
+	waitPodPhase(t, cs, out2, "outside", corev1.PodRunning)
 
 	// Idempotent.
 	second := depRun(t, "", args...)

@@ -10,6 +10,7 @@ import (
 
 	"github.com/spf13/cobra"
 	"k8s.io/apimachinery/pkg/labels"
+	"k8s.io/client-go/kubernetes"
 
 	"github.com/registry-kit/registry-kit/deploy/pullsecret/syncer"
 )
@@ -34,6 +35,8 @@ type pullSecretSyncOptions struct {
 	retryPeriod     time.Duration
 	listen          string
 	workers         int
+	qps             float32
+	burst           int
 }
 
 func newPullSecretSyncCommand(streams IOStreams) *cobra.Command {
@@ -64,9 +67,15 @@ Prometheus /metrics are served on --listen.`,
 			if err != nil {
 				return err
 			}
-			client, err := o.kube.client()
+			restCfg, err := o.kube.restConfig()
 			if err != nil {
 				return err
+			}
+			// client-go's default of 5 requests/s would queue a burst of new namespaces behind each other.
+			restCfg.QPS, restCfg.Burst = o.qps, o.burst
+			client, err := kubernetes.NewForConfig(restCfg)
+			if err != nil {
+				return fmt.Errorf("creating Kubernetes client for %s: %w", restCfg.Host, err)
 			}
 			ropts.Logger = slog.New(slog.NewTextHandler(streams.ErrOut, nil))
 			if o.listen != "" {
@@ -94,6 +103,8 @@ Prometheus /metrics are served on --listen.`,
 	f.DurationVar(&o.retryPeriod, "retry-period", syncer.DefaultRetryPeriod, "how often replicas try to acquire or renew the Lease")
 	f.StringVar(&o.listen, "listen", ":8080", `address for /healthz and /metrics ("" for none)`)
 	f.IntVar(&o.workers, "workers", 4, "namespaces reconciled in parallel")
+	f.Float32Var(&o.qps, "kube-api-qps", 50, "requests per second to the API server (client-side limit)")
+	f.IntVar(&o.burst, "kube-api-burst", 100, "requests allowed in a burst above --kube-api-qps")
 	o.kube.addFlags(f)
 	f.Lookup("namespace").Usage = "namespace of the leader Lease (default $POD_NAMESPACE, else the source's namespace)"
 	return cmd
@@ -123,6 +134,9 @@ func (o *pullSecretSyncOptions) toConfig(cmd *cobra.Command) (syncer.Config, syn
 		errs = append(errs, err)
 	}
 	cfg.ServiceAccounts = sa
+	if o.qps <= 0 || o.burst <= 0 {
+		errs = append(errs, fmt.Errorf("--kube-api-qps %g, --kube-api-burst %d: must be positive", o.qps, o.burst))
+	}
 	if o.workers <= 0 {
 		errs = append(errs, fmt.Errorf("--workers %d: must be positive", o.workers))
 	}

@@ -20,6 +20,7 @@ import (
 	"k8s.io/apimachinery/pkg/util/wait"
 	"k8s.io/apimachinery/pkg/watch"
 	"k8s.io/client-go/kubernetes"
+	"k8s.io/client-go/tools/clientcmd"
 
 	"github.com/registry-kit/registry-kit/internal/lockedbuf"
 )
@@ -107,13 +108,15 @@ type saTimes struct {
 	mu      sync.Mutex
 	seen    map[string]time.Time
 	patched map[string]time.Time
+	events  int
+	ended   string // why the watch ended, if it did
 }
 
-func watchDefaultSAs(t *testing.T, cs kubernetes.Interface, secret string) *saTimes {
+func watchDefaultSAs(t *testing.T, secret string) *saTimes {
 	t.Helper()
 	ctx, cancel := context.WithCancel(context.Background())
 	t.Cleanup(cancel)
-	w, err := cs.CoreV1().ServiceAccounts("").Watch(ctx, metav1.ListOptions{FieldSelector: "metadata.name=default"})
+	w, err := watchClient(t).CoreV1().ServiceAccounts("").Watch(ctx, metav1.ListOptions{FieldSelector: "metadata.name=default"})
 	if err != nil {
 		t.Fatalf("watching service accounts: %v", err)
 	}
@@ -121,8 +124,16 @@ func watchDefaultSAs(t *testing.T, cs kubernetes.Interface, secret string) *saTi
 	go func() {
 		defer w.Stop()
 		for ev := range w.ResultChan() {
+			s.mu.Lock()
+			s.events++
+			s.mu.Unlock()
 			sa, ok := ev.Object.(*corev1.ServiceAccount)
 			if !ok || ev.Type == watch.Deleted {
+				if st, ok := ev.Object.(*metav1.Status); ok {
+					s.mu.Lock()
+					s.ended = st.Message
+					s.mu.Unlock()
+				}
 				continue
 			}
 			now := time.Now()
@@ -140,6 +151,27 @@ func watchDefaultSAs(t *testing.T, cs kubernetes.Interface, secret string) *saTi
 	return s
 }
 
+// watchClient is a client for the cluster without the request timeout kubeClient sets (which would end a watch).
+func watchClient(t *testing.T) kubernetes.Interface {
+	t.Helper()
+	cfg, err := clientcmd.BuildConfigFromFlags("", clusterEnv(t).get(t, "KUBECONFIG"))
+	if err != nil {
+		t.Fatal(err)
+	}
+	cfg.QPS, cfg.Burst = 50, 100
+	cs, err := kubernetes.NewForConfig(cfg)
+	if err != nil {
+		t.Fatal(err)
+	}
+	return cs
+}
+
+func (s *saTimes) describe() string {
+	s.mu.Lock()
+	defer s.mu.Unlock()
+	return fmt.Sprintf("%d watch events, %d service accounts seen, %d patched, ended: %q", s.events, len(s.seen), len(s.patched), s.ended)
+}
+
 func (s *saTimes) get(ns string) (seen, patched time.Time) {
 	s.mu.Lock()
 	defer s.mu.Unlock()
@@ -154,11 +186,11 @@ type pullFailures struct {
 	withSecret map[string]bool
 }
 
-func watchPullFailures(t *testing.T, cs kubernetes.Interface, app string) *pullFailures {
+func watchPullFailures(t *testing.T, app string) *pullFailures {
 	t.Helper()
 	ctx, cancel := context.WithCancel(context.Background())
 	t.Cleanup(cancel)
-	w, err := cs.CoreV1().Pods("").Watch(ctx, metav1.ListOptions{LabelSelector: "app=" + app})
+	w, err := watchClient(t).CoreV1().Pods("").Watch(ctx, metav1.ListOptions{LabelSelector: "app=" + app})
 	if err != nil {
 		t.Fatalf("watching pods: %v", err)
 	}

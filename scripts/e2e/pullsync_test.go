@@ -144,8 +144,8 @@ func (e *psyncEnv) waitSA(t *testing.T, ns, name string, want ...string) {
 
 func (e *psyncEnv) testBurst(t *testing.T) {
 	const n = 20
-	times := watchDefaultSAs(t, e.cs, e.target)
-	fails := watchPullFailures(t, e.cs, e.app)
+	times := watchDefaultSAs(t, e.target)
+	fails := watchPullFailures(t, e.app)
 	ctx := context.Background()
 	names := make([]string, n)
 	start := make([]time.Time, n)
@@ -167,7 +167,7 @@ func (e *psyncEnv) testBurst(t *testing.T) {
 			return !patched.IsZero(), nil
 		})
 		if patched.IsZero() || seen.IsZero() {
-			t.Fatalf("the ServiceAccount watch missed namespace %s", ns)
+			t.Fatalf("the ServiceAccount watch missed namespace %s (%s)", ns, times.describe())
 		}
 		delays = append(delays, patched.Sub(start[i]))
 		afterSA = append(afterSA, patched.Sub(seen))
@@ -278,9 +278,10 @@ func (e *psyncEnv) testRotation(t *testing.T) {
 		t.Fatalf("updating the source secret: %v", err)
 	}
 	pending := slices.Clone(namespaces)
+	fast := watchClient(t) // the shared client's 5 requests/s would make the poll, not the controller, the bottleneck
 	err = wait.PollUntilContextTimeout(ctx, 50*time.Millisecond, 30*time.Second, true, func(ctx context.Context) (bool, error) {
 		pending = slices.DeleteFunc(pending, func(ns string) bool {
-			s, err := e.cs.CoreV1().Secrets(ns).Get(ctx, e.target, metav1.GetOptions{})
+			s, err := fast.CoreV1().Secrets(ns).Get(ctx, e.target, metav1.GetOptions{})
 			return err == nil && bytes.Equal(s.Data[corev1.DockerConfigJsonKey], want)
 		})
 		return len(pending) == 0, nil

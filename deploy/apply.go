@@ -76,7 +76,7 @@ func describe(u *unstructured.Unstructured) string {
 // applyOrder puts objects others depend on first: namespaces before what lives in them, secrets and claims before
 // the Deployment that mounts them. Unknown kinds go last, in their given order.
 var applyOrder = map[string]int{
-	"Namespace": 0, "ServiceAccount": 1, "Role": 2, "RoleBinding": 3, "Secret": 4, "ConfigMap": 5,
+	"Namespace": 0, "ServiceAccount": 1, "Role": 2, "RoleBinding": 3, "ClusterRole": 2, "ClusterRoleBinding": 3, "Secret": 4, "ConfigMap": 5,
 	"PersistentVolume": 6, "PersistentVolumeClaim": 7, "Service": 8, "Deployment": 9, "StatefulSet": 9,
 	"PodDisruptionBudget": 10,
 }

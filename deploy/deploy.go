@@ -46,6 +46,8 @@ type Options struct {
 	// NodeLocalHost). Set it when the nodes reach the registry another way (a node IP trusted in containerd's
 	// certs.d, an ingress with TLS).
 	PullAddress string
+	// PullSync, when set, also deploys the pull-secret controller (see PullSync).
+	PullSync *PullSync
 	// Progress receives one line per applied object and the progress lines of the wait; nil discards them.
 	Progress io.Writer
 	Logger   *slog.Logger
@@ -114,6 +116,13 @@ func Deploy(ctx context.Context, c Clients, opts Options) (*Result, error) {
 		return nil, err
 	}
 	warnings = append(warnings, plainHTTPWarnings(objs)...)
+	if opts.PullSync != nil {
+		extra, err := pullSyncObjects(ctx, c, objs, generated, opts)
+		if err != nil {
+			return nil, err
+		}
+		objs = append(objs, extra...)
+	}
 	applied, err := applyAll(ctx, c, objs, applyOptions{force: opts.ForceConflicts, dryRun: opts.DryRun})
 	for _, a := range applied {
 		suffix := ""

@@ -10,6 +10,7 @@ import (
 	"k8s.io/apimachinery/pkg/util/validation"
 	"sigs.k8s.io/yaml"
 
+	"github.com/registry-kit/registry-kit/deploy/pullsecret/syncer"
 	"github.com/registry-kit/registry-kit/manifests"
 )
 
@@ -24,7 +25,7 @@ func RBACClusterRoleName(namespace string) string { return RBACRoleName + ":" + 
 // for everything inside it, and a ClusterRole for the only cluster-scoped things, the namespace itself (by name)
 // and the list of nodes. There is no right to create namespaces: RBAC cannot limit "create" to one name, and the
 // Role needs the namespace to exist before it can be bound anyway.
-func RBACObjects(namespace string) (*rbacv1.Role, *rbacv1.ClusterRole) {
+func RBACObjects(namespace string, opts ...RBACOption) (*rbacv1.Role, *rbacv1.ClusterRole) {
 	labels := map[string]string{manifests.LabelName: manifests.AppName}
 	inNamespace := []string{"get", "list", "create", "patch", "delete"}
 	role := &rbacv1.Role{
@@ -46,7 +47,49 @@ func RBACObjects(namespace string) (*rbacv1.Role, *rbacv1.ClusterRole) {
 			{APIGroups: []string{""}, Resources: []string{"nodes"}, Verbs: []string{"list"}},
 		},
 	}
+	var o rbacOptions
+	for _, opt := range opts {
+		opt(&o)
+	}
+	if o.pullSync {
+		role.Rules = append(role.Rules, pullSyncRoleRules()...)
+		cluster.Rules = append(cluster.Rules, pullSyncClusterRules()...)
+	}
 	return role, cluster
+}
+
+// RBACOption adds to what RBACObjects grants.
+type RBACOption func(*rbacOptions)
+
+type rbacOptions struct{ pullSync bool }
+
+// WithPullSync adds what `deploy --sync-pull-secrets` and `undeploy --delete-copies` need on top: managing the
+// controller's own Role, ClusterRole and bindings (by name; "bind" and "escalate" on those names let deploy grant
+// the controller its rights without holding them), its Lease, and for --delete-copies listing and deleting the
+// copies in every namespace and patching ServiceAccounts' references to them.
+func WithPullSync() RBACOption { return func(o *rbacOptions) { o.pullSync = true } }
+
+func pullSyncRoleRules() []rbacv1.PolicyRule {
+	name := []string{syncer.AppName}
+	return []rbacv1.PolicyRule{
+		{APIGroups: []string{"rbac.authorization.k8s.io"}, Resources: []string{"roles", "rolebindings"}, Verbs: []string{"create"}},
+		{APIGroups: []string{"rbac.authorization.k8s.io"}, Resources: []string{"roles", "rolebindings"}, ResourceNames: name, Verbs: []string{"get", "patch", "delete"}},
+		{APIGroups: []string{"rbac.authorization.k8s.io"}, Resources: []string{"roles"}, ResourceNames: name, Verbs: []string{"bind", "escalate"}},
+		{APIGroups: []string{"coordination.k8s.io"}, Resources: []string{"leases"}, ResourceNames: name, Verbs: []string{"get", "delete"}},
+	}
+}
+
+func pullSyncClusterRules() []rbacv1.PolicyRule {
+	name := []string{syncer.AppName}
+	return []rbacv1.PolicyRule{
+		// RBAC cannot limit "create" to a name; everything after creation is limited to the controller's own objects.
+		{APIGroups: []string{"rbac.authorization.k8s.io"}, Resources: []string{"clusterroles", "clusterrolebindings"}, Verbs: []string{"create"}},
+		{APIGroups: []string{"rbac.authorization.k8s.io"}, Resources: []string{"clusterroles", "clusterrolebindings"}, ResourceNames: name, Verbs: []string{"get", "patch", "delete"}},
+		{APIGroups: []string{"rbac.authorization.k8s.io"}, Resources: []string{"clusterroles"}, ResourceNames: name, Verbs: []string{"bind", "escalate"}},
+		// undeploy --delete-copies: the copies are found by label in every namespace.
+		{APIGroups: []string{""}, Resources: []string{"secrets"}, Verbs: []string{"list", "delete"}},
+		{APIGroups: []string{""}, Resources: []string{"serviceaccounts"}, Verbs: []string{"list", "patch"}},
+	}
 }
 
 const rbacHeader = `# The permissions "registry-kit deploy -n {{ns}}" and "registry-kit undeploy -n {{ns}}" need, and no more: a Role for
@@ -68,16 +111,17 @@ const rbacHeader = `# The permissions "registry-kit deploy -n {{ns}}" and "regis
 # Server-side apply needs "patch", plus "create" for objects that do not exist yet; "get" reads the live object to
 # report created/configured/unchanged and to keep existing Secrets; "list" on pods and events explains a registry
 # that does not become ready; "list" finds what undeploy deletes, "delete" is undeploy's. With --storage s3 there
-# are also a PodDisruptionBudget and (--with-redis) a second Deployment and Service.
+# are also a PodDisruptionBudget and (--with-redis) a second Deployment and Service. "--print-rbac
+# --sync-pull-secrets" adds what the pull-secret controller's deployment and "undeploy --delete-copies" need.
 `
 
 // RBACFor is RBACObjects(namespace) as YAML, with comments saying how to bind it: what
 // `registry-kit deploy --print-rbac -n namespace` prints.
-func RBACFor(namespace string) ([]byte, error) {
+func RBACFor(namespace string, opts ...RBACOption) ([]byte, error) {
 	if errs := validation.IsDNS1123Label(namespace); len(errs) > 0 {
 		return nil, fmt.Errorf("namespace %q: %s", namespace, strings.Join(errs, "; "))
 	}
-	role, cluster := RBACObjects(namespace)
+	role, cluster := RBACObjects(namespace, opts...)
 	var b bytes.Buffer
 	b.WriteString(strings.NewReplacer("{{ns}}", namespace, "{{role}}", role.Name, "{{crole}}", cluster.Name).Replace(rbacHeader))
 	for i, o := range []any{role, cluster} {

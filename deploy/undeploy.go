@@ -19,7 +19,10 @@ type UndeployOptions struct {
 	// DeleteData also deletes the PersistentVolumeClaims deploy created (and with them the images), and then the
 	// namespace if deploy created it (CreatedByAnnotation) and no other claim is left in it.
 	DeleteData bool
-	DryRun     DryRun
+	// DeleteCopies also deletes the pull secret copies the pull-secret controller made (and the ServiceAccount
+	// references it added), in every namespace.
+	DeleteCopies bool
+	DryRun       DryRun
 	// Progress receives one line per object; nil discards them.
 	Progress io.Writer
 	Logger   *slog.Logger
@@ -92,6 +95,9 @@ func Undeploy(ctx context.Context, c Clients, opts UndeployOptions) (*UndeployRe
 				return res, err
 			}
 		}
+	}
+	if err := undeployPullSync(ctx, c, opts, res); err != nil {
+		return res, err
 	}
 	if !opts.DeleteData {
 		claims, err := c.Dynamic.Resource(pvcResource).Namespace(ns).List(ctx, metav1.ListOptions{})

@@ -44,6 +44,7 @@ type deployOptions struct {
 	address        string
 	pullAddress    string
 	printRBAC      bool
+	pullSync       pullSyncFlags
 }
 
 func newDeployCommand(streams IOStreams) *cobra.Command {
@@ -76,11 +77,16 @@ instead of the generator; its Namespace object is treated the same way.`,
   registry-kit deploy --storage s3 --replicas 2 --s3-endpoint http://minio.storage.svc:9000 --s3-secure=false \
       --s3-force-path-style --s3-bucket registry --s3-access-key-file ak --s3-secret-key-file sk --with-redis
   registry-kit deploy --dry-run=server -o yaml
-  registry-kit deploy --print-rbac -n shop | kubectl apply -f -`,
+  registry-kit deploy --print-rbac -n shop | kubectl apply -f -
+  registry-kit deploy --print-rbac --sync-pull-secrets -n shop    # with what the pull-secret controller needs`,
 		Args: cobra.NoArgs,
 		RunE: func(cmd *cobra.Command, _ []string) error {
 			if o.printRBAC {
-				rbac, err := deploy.RBACFor(deployNamespace(o.kube))
+				var extra []deploy.RBACOption
+				if cmd.Flags().Changed("sync-pull-secrets") {
+					extra = append(extra, deploy.WithPullSync())
+				}
+				rbac, err := deploy.RBACFor(deployNamespace(o.kube), extra...)
 				if err != nil {
 					return err
 				}
@@ -95,6 +101,7 @@ instead of the generator; its Namespace object is treated the same way.`,
 			if err != nil {
 				return err
 			}
+			warnPullSync(streams.ErrOut, dopts.PullSync)
 			res, err := deploy.Deploy(cmd.Context(), clients, dopts)
 			return o.report(streams, dopts, res, err)
 		},
@@ -114,6 +121,7 @@ instead of the generator; its Namespace object is treated the same way.`,
 	f.StringVar(&o.address, "address", "", "HOST:PORT the registry is reachable at from this machine (default: the node port on 127.0.0.1, then on the nodes' IPs)")
 	f.StringVar(&o.pullAddress, "pull-address", "", "HOST:PORT pods put in front of image names (default localhost:<node-port>, pulled through each node's loopback)")
 	f.BoolVar(&o.printRBAC, "print-rbac", false, "print the Role (in the namespace -n names) and ClusterRole deploy and undeploy need, with how to bind them, and exit")
+	o.pullSync.addFlags(f)
 	return cmd
 }
 
@@ -138,6 +146,10 @@ func (o *deployOptions) toOptions(cmd *cobra.Command, streams IOStreams) (deploy
 			errs = append(errs, fmt.Errorf("%s %q: want HOST:PORT", flag, v))
 		}
 	}
+	pullSync, err := o.pullSync.toPullSync(cmd.Flags().Changed)
+	if err != nil {
+		errs = append(errs, err)
+	}
 	progress := streams.ErrOut
 	if o.output == "" {
 		progress = streams.Out
@@ -150,6 +162,7 @@ func (o *deployOptions) toOptions(cmd *cobra.Command, streams IOStreams) (deploy
 		Timeout:        o.timeout,
 		Address:        o.address,
 		PullAddress:    o.pullAddress,
+		PullSync:       pullSync,
 		Progress:       progress,
 	}
 	if o.kustomizeDir != "" {

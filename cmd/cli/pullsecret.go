@@ -49,7 +49,7 @@ func newPullSecretCommand(streams IOStreams) *cobra.Command {
 		Short: "Create image pull Secrets (kubernetes.io/dockerconfigjson) and wire them into ServiceAccounts",
 		Args:  cobra.NoArgs,
 	}
-	cmd.AddCommand(newPullSecretCreateCommand(streams))
+	cmd.AddCommand(newPullSecretCreateCommand(streams), newPullSecretSyncCommand(streams))
 	return cmd
 }
 

@@ -7,9 +7,10 @@ import (
 )
 
 type undeployOptions struct {
-	kube       *kubeFlags
-	deleteData bool
-	dryRun     string
+	kube         *kubeFlags
+	deleteData   bool
+	deleteCopies bool
+	dryRun       string
 }
 
 func newUndeployCommand(streams IOStreams) *cobra.Command {
@@ -33,13 +34,15 @@ existed before deploy is never deleted.`,
 				return err
 			}
 			_, err = deploy.Undeploy(cmd.Context(), clients, deploy.UndeployOptions{
-				Namespace: deployNamespace(o.kube), DeleteData: o.deleteData, DryRun: dryRun, Progress: streams.Out,
+				Namespace: deployNamespace(o.kube), DeleteData: o.deleteData, DeleteCopies: o.deleteCopies, DryRun: dryRun,
+				Progress: streams.Out,
 			})
 			return err
 		},
 	}
 	o.kube.addFlags(cmd.Flags())
 	cmd.Flags().BoolVar(&o.deleteData, "delete-data", false, "also delete the image volume claim (all pushed images) and the namespace, if deploy created it")
+	cmd.Flags().BoolVar(&o.deleteCopies, "delete-copies", false, "also delete the pull secret copies the pull-secret controller made in every namespace (and the ServiceAccount references it added)")
 	cmd.Flags().StringVar(&o.dryRun, "dry-run", "none", "none, client or server: show what would be deleted")
 	return cmd
 }

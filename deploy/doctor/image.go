@@ -57,6 +57,7 @@ func (d *diagnoser) image(ctx context.Context, f *podFacts, c corev1.Container) 
 	live := r.checkImage()
 	r.checkSecrets()
 	r.checkServiceAccount()
+	r.checkPullSync()
 	if auth := r.checkRegistry(ctx, live); auth != nil {
 		r.checkManifest(ctx, auth)
 	} else {

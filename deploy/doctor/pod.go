@@ -21,6 +21,9 @@ type diagnoser struct {
 	report *Report
 	// elsewhere caches, per Secret name, the other namespaces holding a Secret of that name.
 	elsewhere map[string][]string
+	// syncCtls are the pull-secret controllers in the cluster, read once (syncRead).
+	syncCtls  []syncController
+	syncRead  bool
 	notedRBAC bool
 }
 

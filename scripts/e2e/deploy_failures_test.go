@@ -178,10 +178,10 @@ func TestDeployNotReady(t *testing.T) {
 // it creates namespace target (annotated registry-kit.dev/created-by when handOver, so that deploy owns it), applies
 // exactly the printed Role and ClusterRole, and binds them to the ServiceAccount saNS/sa; the bindings and the
 // ClusterRole are removed when the test ends (the Role goes with the namespace).
-func bindDeployRole(t *testing.T, cs kubernetes.Interface, saNS, sa, target string, handOver bool) {
+func bindDeployRole(t *testing.T, cs kubernetes.Interface, saNS, sa, target string, handOver bool, printFlags ...string) {
 	t.Helper()
 	ctx := context.Background()
-	r := depRun(t, "", "deploy", "--print-rbac", "-n", target)
+	r := depRun(t, "", append([]string{"deploy", "--print-rbac", "-n", target}, printFlags...)...)
 	if r.err != nil {
 		t.Fatalf("deploy --print-rbac: %v\n%s", r.err, r.out)
 	}

@@ -25,6 +25,8 @@ import (
 	corev1 "k8s.io/api/core/v1"
 	"k8s.io/apimachinery/pkg/api/resource"
 	metav1 "k8s.io/apimachinery/pkg/apis/meta/v1"
+	"k8s.io/apimachinery/pkg/util/wait"
+	"k8s.io/client-go/kubernetes"
 	"k8s.io/utils/ptr"
 	"sigs.k8s.io/yaml"
 
@@ -181,7 +183,7 @@ func TestHelmInstall(t *testing.T) {
 		t.Fatalf("helm install: %v\n%s", err, out)
 	}
 	t.Cleanup(func() { _, _ = helmCmd(t, kubeconfig, "uninstall", release, "--namespace", ns, "--wait") })
-	t.Logf("helm install: ready after %s", time.Since(start).Round(100*time.Millisecond))
+	t.Logf("helm install returned after %s", time.Since(start).Round(100*time.Millisecond))
 	if !strings.Contains(out, "get secret rk-admin-password") {
 		t.Errorf("helm install notes do not say where the admin password is:\n%s", out)
 	}
@@ -203,14 +205,8 @@ func TestHelmInstall(t *testing.T) {
 	htBefore, httpBefore := secret("rk-htpasswd"), secret("rk-http-secret")
 
 	// Push from the host through the node port; a pod elsewhere pulls it with a pull secret.
-	push, prefix := fmt.Sprintf("127.0.0.1:%d", port), fmt.Sprintf("localhost:%d", port)
-	if resp, err := http.Get("http://" + push + "/healthz"); err == nil {
-		resp.Body.Close()
-	} else {
-		push = fmt.Sprintf("%s:%d", clusterEnv(t).get(t, "CLUSTER_NODE_IP"), port)
-		prefix = push
-		trustRegistry(t, push)
-	}
+	push, prefix := helmServing(t, cs, ns, release, port)
+	t.Logf("helm release serves on %s after %s", push, time.Since(start).Round(100*time.Millisecond))
 	pushed := pushTestApp(t, push, "admin", password, "e2e/app")
 	appNS := newNamespace(t)
 	ps := depRun(t, password+"\n", "pull-secret", "create", "rk-pull", "-n", appNS, "--server", prefix, "--username", "admin", "--password-stdin")
@@ -228,6 +224,7 @@ func TestHelmInstall(t *testing.T) {
 	if err != nil {
 		t.Fatalf("helm upgrade: %v\n%s", err, out)
 	}
+	helmServing(t, cs, ns, release, port)
 	if got := string(secret("rk-admin-password")); got != password {
 		t.Error("helm upgrade changed the admin password")
 	}
@@ -269,4 +266,41 @@ func TestHelmInstall(t *testing.T) {
 	if _, err := cs.CoreV1().Services(ns).Get(ctx, release, metav1.GetOptions{}); err == nil {
 		t.Error("Service rk still exists after helm uninstall")
 	}
+}
+
+// helmServing waits until the release's Deployment has rolled out (helm's --wait does not wait for it here) and its
+// node port answers /healthz, and returns the address to push to and the image prefix pods pull with: localhost
+// when kube-proxy serves node ports on loopback, else the node IP (trusted in containerd's certs.d).
+func helmServing(t *testing.T, cs kubernetes.Interface, ns, name string, port int) (push, prefix string) {
+	t.Helper()
+	nodeIP := clusterEnv(t).get(t, "CLUSTER_NODE_IP")
+	client := &http.Client{Timeout: 2 * time.Second}
+	err := wait.PollUntilContextTimeout(context.Background(), 500*time.Millisecond, 3*time.Minute, true, func(ctx context.Context) (bool, error) {
+		d, err := cs.AppsV1().Deployments(ns).Get(ctx, name, metav1.GetOptions{})
+		if err != nil || d.Status.ObservedGeneration < d.Generation || d.Status.UpdatedReplicas != *d.Spec.Replicas ||
+			d.Status.AvailableReplicas != *d.Spec.Replicas || d.Status.Replicas != *d.Spec.Replicas {
+			return false, nil
+		}
+		for _, a := range []struct{ push, prefix string }{
+			{fmt.Sprintf("127.0.0.1:%d", port), fmt.Sprintf("localhost:%d", port)},
+			{fmt.Sprintf("%s:%d", nodeIP, port), fmt.Sprintf("%s:%d", nodeIP, port)},
+		} {
+			if resp, err := client.Get("http://" + a.push + "/healthz"); err == nil {
+				resp.Body.Close()
+				if resp.StatusCode == http.StatusOK {
+					push, prefix = a.push, a.prefix
+					return true, nil
+				}
+			}
+		}
+		return false, nil
+	})
+	if err != nil {
+		out, _ := exec.Command("kubectl", "-n", ns, "get", "deploy,rs,pods,pvc,events", "-o", "wide").CombinedOutput()
+		t.Fatalf("the helm release %s did not serve on node port %d within 3 minutes:\n%s", name, port, out)
+	}
+	if prefix != fmt.Sprintf("localhost:%d", port) {
+		trustRegistry(t, prefix)
+	}
+	return push, prefix
 }

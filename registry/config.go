@@ -13,6 +13,8 @@ import (
 	"strings"
 	"syscall"
 	"time"
+
+	"github.com/registry-kit/registry-kit/auth/access"
 )
 
 // Defaults for the zero configuration.
@@ -49,6 +51,9 @@ type Config struct {
 	MetricsAddr string
 	// NoAuth turns authentication off: anyone who reaches Addr may push and pull.
 	NoAuth bool
+	// AccessPolicy is the access policy file (auth/access): who may pull, push and delete which repositories. Empty
+	// means every authenticated user may do everything.
+	AccessPolicy string
 	// Tracing exports OpenTelemetry traces as the OTEL_* environment variables say (OTLP by default).
 	Tracing bool
 	// TLSCert and TLSKey are PEM files; both or neither.
@@ -149,6 +154,13 @@ func (c Config) Validate() error {
 	if !c.NoAuth && (dataDirOK || c.Htpasswd != "") {
 		if err := checkHtpasswd(c.HtpasswdPath()); err != nil {
 			add("htpasswd", "%w", err)
+		}
+	}
+	if c.AccessPolicy != "" {
+		if c.NoAuth {
+			add("access-policy", "needs authentication: it cannot be combined with no-auth")
+		} else if _, err := access.ReadFile(c.AccessPolicy); err != nil {
+			add("access-policy", "%w", err)
 		}
 	}
 	errs = append(errs, c.validateTLS()...)

@@ -22,6 +22,8 @@ import (
 	"github.com/distribution/distribution/v3/registry/storage/driver/factory"
 	"github.com/prometheus/client_golang/prometheus"
 	"github.com/prometheus/client_golang/prometheus/promhttp"
+
+	"github.com/registry-kit/registry-kit/auth/access"
 )
 
 // Option customises a Server.
@@ -45,6 +47,7 @@ type Server struct {
 	logger  *slog.Logger
 	app     *handlers.App
 	ac      auth.AccessController
+	policy  *access.Controller // the access policy wrapping ac, or nil without a policy file
 	handler http.Handler
 	// stopTracing flushes and stops trace export; nil when tracing is off.
 	stopTracing func(context.Context) error
@@ -102,6 +105,9 @@ func New(cfg Config, opts ...Option) (_ *Server, err error) {
 		if s.ac, err = newAccessController(cfg, o.logger); err != nil {
 			return nil, fmt.Errorf("configuring authentication: %w", err)
 		}
+		if s.ac, s.policy, err = withAccessPolicy(cfg, s.ac, o.logger, metricsRegisterer(cfg)); err != nil {
+			return nil, err
+		}
 		if authType, err = shareAccessController(s.ac); err != nil {
 			return nil, err
 		}
@@ -132,6 +138,9 @@ func New(cfg Config, opts ...Option) (_ *Server, err error) {
 		// The fast path reads the filesystem driver's files; object storage goes through distribution.
 		h = newBlobFastPath(cfg.DataDir, s.ac, reg, h)
 	}
+	if s.policy != nil {
+		h = newAccessEnforcer(s.policy, o.logger, reg, h)
+	}
 	h = rejectMalformed(h)
 	h = healthRoutes(ready, h)
 	if level <= slog.LevelDebug {
@@ -146,6 +155,14 @@ func New(cfg Config, opts ...Option) (_ *Server, err error) {
 	s.newHTTPServers()
 	s.announce(o.notices, passwordFile)
 	return s, nil
+}
+
+// metricsRegisterer is where the server's own metrics go: the default registry when /metrics is served.
+func metricsRegisterer(cfg Config) prometheus.Registerer {
+	if cfg.MetricsAddr == "" {
+		return nil
+	}
+	return prometheus.DefaultRegisterer
 }
 
 // dependencies builds the readiness checks for the storage and the Redis cache, and checks Redis's eviction

@@ -28,15 +28,16 @@ const catalogDefaultEntries = 100
 // withAccessPolicy wraps the authenticating controller with the policy file, or returns it unchanged (and says so,
 // once) when there is none.
 func withAccessPolicy(cfg Config, inner auth.AccessController, logger *slog.Logger, reg prometheus.Registerer) (auth.AccessController, *access.Controller, error) {
-	if cfg.AccessPolicy == "" {
+	path := cfg.AccessPolicyPath()
+	if path == "" {
 		logger.Warn("no access policy (--access-policy): every authenticated user may pull, push and delete every repository")
 		return inner, nil, nil
 	}
-	live, err := access.Load(access.LiveOptions{Path: cfg.AccessPolicy, Logger: logger, Registerer: reg})
+	live, err := access.Load(access.LiveOptions{Path: path, Logger: logger, Registerer: reg})
 	if err != nil {
 		return nil, nil, fmt.Errorf("access-policy: %w", err)
 	}
-	logger.Info("access policy in effect", "path", cfg.AccessPolicy, "policy", live.Policy().String())
+	logger.Info("access policy in effect", "path", path, "policy", live.Policy().String())
 	pc := access.NewController(inner, live)
 	return pc, pc, nil
 }

@@ -115,6 +115,23 @@ func (c Config) HtpasswdPath() string {
 	return filepath.Join(c.DataDir, "htpasswd")
 }
 
+// AccessPolicyPath is the effective access policy file: AccessPolicy, or access-policy.yaml next to the htpasswd
+// file when that exists (where `registry-kit htpasswd add --role` writes it), or "" for none.
+func (c Config) AccessPolicyPath() string {
+	if c.AccessPolicy != "" || c.NoAuth {
+		return c.AccessPolicy
+	}
+	if p := access.DefaultPath(c.HtpasswdPath()); fileExists(p) {
+		return p
+	}
+	return ""
+}
+
+func fileExists(p string) bool {
+	_, err := os.Stat(p)
+	return err == nil
+}
+
 // Redacted returns a copy safe to print: the HTTP secret, S3 keys and Redis password are replaced and derived
 // defaults are filled in.
 func (c Config) Redacted() Config {
@@ -125,6 +142,7 @@ func (c Config) Redacted() Config {
 	}
 	c.Redis.Addrs = slices.Clone(c.Redis.Addrs)
 	c.Htpasswd = c.HtpasswdPath()
+	c.AccessPolicy = c.AccessPolicyPath()
 	return c
 }
 
@@ -156,10 +174,10 @@ func (c Config) Validate() error {
 			add("htpasswd", "%w", err)
 		}
 	}
-	if c.AccessPolicy != "" {
+	if p := c.AccessPolicyPath(); p != "" {
 		if c.NoAuth {
 			add("access-policy", "needs authentication: it cannot be combined with no-auth")
-		} else if _, err := access.ReadFile(c.AccessPolicy); err != nil {
+		} else if _, err := access.ReadFile(p); err != nil {
 			add("access-policy", "%w", err)
 		}
 	}

@@ -17,8 +17,8 @@ import (
 const pullOnly = "rules:\n  - users: [ci]\n    repos: ['**']\n    actions: [pull]\n"
 const pushToo = "rules:\n  - users: [ci]\n    repos: ['**']\n    actions: [pull, push]\n"
 
-// writeAtomic replaces the file by rename, as the CLI and Kubernetes volumes do.
-func writeAtomic(t *testing.T, path, content string) {
+// replaceFile replaces the file by rename, as the CLI and Kubernetes volumes do.
+func replaceFile(t *testing.T, path, content string) {
 	t.Helper()
 	tmp := path + ".tmp"
 	if err := os.WriteFile(tmp, []byte(content), 0o600); err != nil {
@@ -42,7 +42,7 @@ func waitFor(t *testing.T, what string, cond func() bool) {
 
 func TestLiveReload(t *testing.T) {
 	path := filepath.Join(t.TempDir(), "access-policy.yaml")
-	writeAtomic(t, path, pullOnly)
+	replaceFile(t, path, pullOnly)
 	var logs lockedbuf.Buffer
 	reg := prometheus.NewRegistry()
 	l, err := Load(LiveOptions{Path: path, Logger: slog.New(slog.NewTextHandler(&logs, nil)), Registerer: reg,
@@ -55,11 +55,11 @@ func TestLiveReload(t *testing.T) {
 		t.Fatal("ci may push under the pull-only policy")
 	}
 
-	writeAtomic(t, path, pushToo)
+	replaceFile(t, path, pushToo)
 	waitFor(t, "the push policy", func() bool { return l.Policy().Allows("ci", "app", Push) })
 
 	// A bad version is reported and the last good policy stays.
-	writeAtomic(t, path, "rules:\n  - users: [ci]\n    repos: ['**']\n    actions: [pul]\n")
+	replaceFile(t, path, "rules:\n  - users: [ci]\n    repos: ['**']\n    actions: [pul]\n")
 	failures := func() float64 {
 		return testutil.ToFloat64(l.bad)
 	}
@@ -84,7 +84,7 @@ func TestLiveReload(t *testing.T) {
 	if !l.Policy().Allows("ci", "app", Push) {
 		t.Error("removing the policy file dropped the last good policy")
 	}
-	writeAtomic(t, path, pullOnly)
+	replaceFile(t, path, pullOnly)
 	waitFor(t, "the pull-only policy again", func() bool { return !l.Policy().Allows("ci", "app", Push) })
 
 	// An in-place rewrite is loaded once it has settled.
@@ -99,7 +99,7 @@ func TestLiveReload(t *testing.T) {
 
 func TestLoadRefusesBadFile(t *testing.T) {
 	path := filepath.Join(t.TempDir(), "p.yaml")
-	writeAtomic(t, path, "rules:\n  - users: [ci]\n    repos: ['**']\n")
+	replaceFile(t, path, "rules:\n  - users: [ci]\n    repos: ['**']\n")
 	_, err := Load(LiveOptions{Path: path})
 	if err == nil || !strings.Contains(err.Error(), path) || !strings.Contains(err.Error(), "line 2: the rule has no actions") {
 		t.Errorf("Load error = %v, want the file and line named", err)

@@ -21,14 +21,14 @@ const (
 	RegistryPortName = "registry"
 	MetricsPortName  = "metrics"
 
-	DataDir          = "/var/lib/registry"
-	AuthDir          = "/etc/registry-kit/auth"
-	HtpasswdKey      = "htpasswd"
+	DataDir     = "/var/lib/registry"
+	AuthDir     = "/etc/registry-kit/auth"
+	HtpasswdKey = "htpasswd"
 	// AccessPolicyKey is the access policy's key in the htpasswd Secret: mounted next to the htpasswd file, where
 	// serve finds it (and reloads it live).
 	AccessPolicyKey = "access-policy.yaml"
 	// PullerUser is the pull-only user every generated registry has; its password is in PullerSecretName.
-	PullerUser = "puller"
+	PullerUser       = "puller"
 	HTTPSecretDir    = "/etc/registry-kit/http-secret"
 	HTTPSecretKey    = "secret"
 	TLSDir           = "/etc/registry-kit/tls"

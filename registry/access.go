@@ -8,6 +8,7 @@ import (
 	"log/slog"
 	"net/http"
 	"net/url"
+	"slices"
 	"strconv"
 
 	"github.com/distribution/distribution/v3/registry/api/errcode"
@@ -82,7 +83,13 @@ func (e *accessEnforcer) ServeHTTP(w http.ResponseWriter, r *http.Request) {
 		e.refuse(w, r, records, err)
 		return
 	}
-	r = r.WithContext(e.ac.WithGrant(r.Context(), grant, records))
+	covered := records
+	if route == v2.RouteNameBlobUploadChunk && r.Method == http.MethodDelete && len(records) > 0 {
+		// The policy lets a pusher cancel an upload; distribution asks for delete on it: this request's grant
+		// answers that question too.
+		covered = append(slices.Clone(records), auth.Access{Resource: records[0].Resource, Action: string(access.Delete)})
+	}
+	r = r.WithContext(e.ac.WithGrant(r.Context(), grant, covered))
 	if route == v2.RouteNameCatalog && r.Method == http.MethodGet {
 		e.catalog(w, r, grant.User.Name)
 		return

@@ -35,7 +35,7 @@ func Route(r *http.Request) (route, repo string, ok bool) {
 
 // Records are the access records distribution asks its access controller for on this request, computed the same
 // way (registry/handlers/app.go): GET and HEAD need pull; POST, PUT and PATCH pull and push; DELETE delete; a
-// mount (?from=) also pull on the source repository; the catalog a registry:catalog:* record; the base route none.
+// mount (?from=) also pull on the source repository; cancelling an upload (DELETE) pull and push, not delete; the catalog a registry:catalog:* record; the base route none.
 func Records(r *http.Request) (records []auth.Access, route string, ok bool) {
 	route, repo, ok := Route(r)
 	if !ok {
@@ -47,7 +47,12 @@ func Records(r *http.Request) (records []auth.Access, route string, ok bool) {
 		}
 		return records, route, true
 	}
-	records = methodRecords(records, r.Method, repo)
+	method := r.Method
+	if route == v2.RouteNameBlobUploadChunk && method == http.MethodDelete {
+		// Cancelling an upload deletes nothing stored: it needs what starting one needs, not delete.
+		method = http.MethodPost
+	}
+	records = methodRecords(records, method, repo)
 	if from := r.URL.Query().Get("from"); from != "" {
 		records = methodRecords(records, http.MethodGet, from)
 	}

@@ -32,7 +32,7 @@ func TestRecords(t *testing.T) {
 		{"upload chunk", "PATCH", "/v2/app/blobs/uploads/3f1b-uuid", "blob-upload-chunk", []string{"repository:app:pull", "repository:app:push"}},
 		{"upload status", "GET", "/v2/app/blobs/uploads/3f1b-uuid", "blob-upload-chunk", []string{"repository:app:pull"}},
 		{"upload finish", "PUT", "/v2/app/blobs/uploads/3f1b-uuid?digest=" + d, "blob-upload-chunk", []string{"repository:app:pull", "repository:app:push"}},
-		{"upload cancel", "DELETE", "/v2/app/blobs/uploads/3f1b-uuid", "blob-upload-chunk", []string{"repository:app:delete"}},
+		{"upload cancel needs push, not delete", "DELETE", "/v2/app/blobs/uploads/3f1b-uuid", "blob-upload-chunk", []string{"repository:app:pull", "repository:app:push"}},
 		{"referrers", "GET", "/v2/team-a/app/referrers/" + d, RouteReferrers, []string{"repository:team-a/app:pull"}},
 		{"referrers with filter", "GET", "/v2/team-a/app/referrers/" + d + "?artifactType=x", RouteReferrers, []string{"repository:team-a/app:pull"}},
 		{"repository named like a route", "GET", "/v2/a/manifests/b/manifests/1", "manifest", []string{"repository:a/manifests/b:pull"}},

@@ -112,11 +112,19 @@ func TestDeployPullOnlySecret(t *testing.T) {
 		warn       bool
 	}{{"admin", password, true}, {"puller", cred.Password, false}} {
 		out := depRun(t, c.pass+"\n", "pull-secret", "create", "x", "--server", push, "--username", c.user, "--password-stdin", "-n", appNS, "-o", "yaml")
+		// Only the notes and warnings are shown: the rest is the Secret, .dockerconfigjson included.
+		var notes []string
+		for _, l := range strings.Split(out.out, "\n") {
+			if strings.HasPrefix(l, "Warning:") || strings.HasPrefix(l, "note:") || strings.HasPrefix(l, "Error:") {
+				notes = append(notes, l)
+			}
+		}
+		shown := depRedact(strings.Join(notes, "\n"), secrets...)
 		if out.err != nil {
-			t.Fatalf("pull-secret create -o yaml as %s: %v\n%s", c.user, out.err, depRedact(out.out, secrets...))
+			t.Fatalf("pull-secret create -o yaml as %s: %v\n%s", c.user, out.err, shown)
 		}
 		if got := strings.Contains(out.out, `Warning: user "`+c.user+`" can push`); got != c.warn {
-			t.Errorf("pull-secret create as %s warned = %v, want %v:\n%s", c.user, got, c.warn, depRedact(out.out, secrets...))
+			t.Errorf("pull-secret create as %s warned = %v, want %v:\n%s", c.user, got, c.warn, shown)
 		}
 	}
 	if strings.Contains(r.out, cred.Password) {

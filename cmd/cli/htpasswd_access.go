@@ -62,6 +62,23 @@ func (p *policyFlags) validate(cmd *cobra.Command) error {
 func (p *policyFlags) grant(o *htpasswdOptions) error {
 	path := p.path(o.file)
 	_, statErr := os.Stat(path)
+	var kept []string
+	if errors.Is(statErr, fs.ErrNotExist) {
+		// A new policy allows only what it names: the users who could do everything so far keep that.
+		f, err := htpasswd.Load(o.file)
+		if err != nil {
+			return err
+		}
+		for _, u := range f.Users() {
+			if u == o.user {
+				continue
+			}
+			if err := access.EditFile(path, u, "admin", []string{"**"}); err != nil {
+				return err
+			}
+			kept = append(kept, u)
+		}
+	}
 	if err := access.EditFile(path, o.user, p.role, p.repos); err != nil {
 		return err
 	}
@@ -78,8 +95,14 @@ func (p *policyFlags) grant(o *htpasswdOptions) error {
 		return err
 	}
 	if errors.Is(statErr, fs.ErrNotExist) {
-		_, err := fmt.Fprintf(o.streams.ErrOut, "created %s: from now on only what it grants is allowed; a running "+
-			"registry-kit serve needs a restart to pick up a policy file that did not exist (later edits load live)\n", path)
+		if len(kept) > 0 {
+			fmt.Fprintf(o.streams.ErrOut, "created %s: the existing users %s keep every right (role admin on **); "+
+				"from now on only what the policy grants is allowed\n", path, strings.Join(kept, ", "))
+		} else {
+			fmt.Fprintf(o.streams.ErrOut, "created %s: from now on only what it grants is allowed\n", path)
+		}
+		_, err := fmt.Fprintln(o.streams.ErrOut, "a running registry-kit serve needs a restart to pick up a policy file "+
+			"that did not exist (later edits load live)")
 		return err
 	}
 	return nil

@@ -32,8 +32,11 @@ func TestHtpasswdRoles(t *testing.T) {
 			`updated password of user "ci" in ` + file + "\n" + `granted user "ci" pull (pull) on base/* in ` + policy + "\n", ""},
 		{"admin", []string{"add", "--file", file, "--user", "root", "--password-stdin", "--cost", "4", "--role", "admin"},
 			`added user "root" in ` + file + "\n" + `granted user "root" admin (pull,push,delete) on ** in ` + policy + "\n", ""},
+		{"a user added without a role after the policy exists", []string{"add", "--file", file, "--user", "eve", "--password-stdin", "--cost", "4"},
+			`added user "eve" in ` + file + "\n", ""},
+		// bob existed before the policy did: he keeps every right; eve came after it with no role: none.
 		{"list with rights", []string{"list", "--file", file},
-			"USER    RIGHTS\nbob     none\npuller  pull on **\nci      pull,push on team-a/**; pull on base/*\nroot    pull,push,delete on **\n", ""},
+			"USER    RIGHTS\nbob     pull,push,delete on **\npuller  pull on **\nci      pull,push on team-a/**; pull on base/*\nroot    pull,push,delete on **\neve     none\n", ""},
 		{"unknown role", []string{"add", "--file", file, "--user", "x", "--password-stdin", "--role", "owner"}, "",
 			`--role: unknown role "owner" (want pull, push, admin or none)`},
 		{"bad pattern", []string{"add", "--file", file, "--user", "x", "--password-stdin", "--role", "pull", "--repos", "a**"}, "",

@@ -12,6 +12,7 @@ import (
 
 	"github.com/google/go-containerregistry/pkg/authn"
 	"github.com/google/go-containerregistry/pkg/name"
+	"github.com/google/go-containerregistry/pkg/v1/random"
 	"github.com/google/go-containerregistry/pkg/v1/remote"
 	"github.com/google/go-containerregistry/pkg/v1/remote/transport"
 	corev1 "k8s.io/api/core/v1"
@@ -85,7 +86,12 @@ func TestDeployPullOnlySecret(t *testing.T) {
 
 	// The same credentials cannot push: a new repository, or over the tag the pod runs.
 	puller := &authn.Basic{Username: cred.Username, Password: cred.Password}
-	img := testAppImage(t)
+	// Another image than the one pushed: the same one would be a no-op for the client (every blob and the
+	// manifest already there), not a push.
+	img, err := random.Image(1024, 1)
+	if err != nil {
+		t.Fatal(err)
+	}
 	for _, target := range []string{push + "/e2e/evil:v1", push + "/e2e/app:v1"} {
 		ref, err := name.ParseReference(target, name.Insecure)
 		if err != nil {

@@ -3,6 +3,7 @@ package access
 import (
 	"net/http"
 	"regexp"
+	"strings"
 
 	"github.com/distribution/distribution/v3/registry/api/v2"
 	"github.com/distribution/distribution/v3/registry/auth"
@@ -23,6 +24,9 @@ var (
 // Route names the registry API route of a request, with its repository ("" for the base and catalog routes).
 // ok is false for paths that are not registry API routes; distribution answers those itself (404).
 func Route(r *http.Request) (route, repo string, ok bool) {
+	if route, repo, ok := quickRoute(r.URL.Path); ok {
+		return route, repo, true
+	}
 	var m mux.RouteMatch
 	if router.Match(r, &m) && m.Route != nil && m.MatchErr == nil {
 		return m.Route.GetName(), m.Vars["name"], true
@@ -71,3 +75,83 @@ func methodRecords(records []auth.Access, method, repo string) []auth.Access {
 	}
 	return records
 }
+
+// quickRoute classifies the hot routes, /v2/<name>/manifests/<reference> and /v2/<name>/blobs/<digest>, without
+// gorilla/mux's regular expressions (most of what mapping a request costs). It only answers for names in the plain
+// lower-case path grammar and references without '/', where mux would pick the same route; for anything else ok is
+// false and mux decides. TestQuickRouteAgreesWithMux holds the two together.
+func quickRoute(p string) (route, repo string, ok bool) {
+	rest, found := strings.CutPrefix(p, "/v2/")
+	if !found {
+		return "", "", false
+	}
+	for _, m := range [...]struct{ marker, route string }{{"/manifests/", v2.RouteNameManifest}, {"/blobs/", v2.RouteNameBlob}} {
+		i := strings.LastIndex(rest, m.marker)
+		if i <= 0 {
+			continue
+		}
+		name, ref := rest[:i], rest[i+len(m.marker):]
+		if !plainName(name) || !plainReference(ref, m.route == v2.RouteNameBlob) {
+			return "", "", false
+		}
+		return m.route, name, true
+	}
+	return "", "", false
+}
+
+// plainName reports whether name is path components of [a-z0-9] runs joined by '.', '_', '__' or dashes, split by
+// '/', at most 255 bytes: distribution's path grammar without a domain component.
+func plainName(name string) bool {
+	if name == "" || len(name) > 255 {
+		return false
+	}
+	for _, comp := range strings.Split(name, "/") {
+		if comp == "" || !alnum(comp[0]) || !alnum(comp[len(comp)-1]) {
+			return false
+		}
+		for i := 0; i < len(comp); {
+			if alnum(comp[i]) {
+				i++
+				continue
+			}
+			j := i
+			for j < len(comp) && !alnum(comp[j]) {
+				j++
+			}
+			if sep := comp[i:j]; sep != "." && sep != "_" && sep != "__" && strings.Trim(sep, "-") != "" {
+				return false
+			}
+			i = j
+		}
+	}
+	return true
+}
+
+// plainReference reports whether ref is a sha256 digest, or (for manifests) a tag: [A-Za-z0-9_] then up to 127 of
+// [A-Za-z0-9_.-].
+func plainReference(ref string, digestOnly bool) bool {
+	if hex, ok := strings.CutPrefix(ref, "sha256:"); ok {
+		if len(hex) != 64 {
+			return false
+		}
+		for i := 0; i < len(hex); i++ {
+			if !(hex[i] >= '0' && hex[i] <= '9' || hex[i] >= 'a' && hex[i] <= 'f') {
+				return false
+			}
+		}
+		return true
+	}
+	if digestOnly || ref == "" || len(ref) > 128 || !(alnum(ref[0]) || upper(ref[0]) || ref[0] == '_') {
+		return false
+	}
+	for i := 1; i < len(ref); i++ {
+		c := ref[i]
+		if !(alnum(c) || upper(c) || c == '_' || c == '.' || c == '-') {
+			return false
+		}
+	}
+	return true
+}
+
+func alnum(c byte) bool { return c >= 'a' && c <= 'z' || c >= '0' && c <= '9' }
+func upper(c byte) bool { return c >= 'A' && c <= 'Z' }

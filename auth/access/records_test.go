@@ -3,9 +3,11 @@ package access
 import (
 	"net/http"
 	"net/http/httptest"
+	"strings"
 	"testing"
 
 	"github.com/google/go-cmp/cmp"
+	"github.com/gorilla/mux"
 )
 
 // TestRecords is the route × method table: the access records every registry route needs, as distribution computes
@@ -62,5 +64,40 @@ func TestRecordsUnknownRoute(t *testing.T) {
 		if _, _, ok := Records(httptest.NewRequest(http.MethodGet, target, nil)); ok {
 			t.Errorf("Records(GET %s) ok, want not a route", target)
 		}
+	}
+}
+
+// TestQuickRouteAgreesWithMux: wherever the quick classifier answers, distribution's router gives the same route and
+// repository.
+func TestQuickRouteAgreesWithMux(t *testing.T) {
+	const d = "sha256:0123456789abcdef0123456789abcdef0123456789abcdef0123456789abcdef"
+	names := []string{"app", "team-a/app", "a/manifests/b", "a/blobs/b", "a__b", "a_b", "a___b", "a.b", "a..b", "a--b", "a-", "-a",
+		"a-.b", "a._b", "A/b", "a//b", "a/", "localhost:5000/a", "a/tags", "a/blobs/uploads", strings.Repeat("a", 256), "x.y_z-w/q"}
+	refs := []string{"1", "latest", "v1.2.3", "_x", "-x", ".x", "X", d, "sha256:abc", "sha512:" + strings.Repeat("a", 128), "uploads",
+		"uploads/", "a/b", strings.Repeat("t", 128), strings.Repeat("t", 129), "list"}
+	checked := 0
+	for _, n := range names {
+		for _, r := range refs {
+			for _, kind := range []string{"manifests", "blobs"} {
+				p := "/v2/" + n + "/" + kind + "/" + r
+				route, repo, ok := quickRoute(p)
+				if !ok {
+					continue
+				}
+				checked++
+				var m mux.RouteMatch
+				req := httptest.NewRequest(http.MethodGet, "http://x"+strings.ReplaceAll(p, "%", "%25"), nil)
+				if !router.Match(req, &m) || m.MatchErr != nil {
+					t.Errorf("%s: quick says %s %q, mux matches nothing", p, route, repo)
+					continue
+				}
+				if m.Route.GetName() != route || m.Vars["name"] != repo {
+					t.Errorf("%s: quick says %s %q, mux says %s %q", p, route, repo, m.Route.GetName(), m.Vars["name"])
+				}
+			}
+		}
+	}
+	if checked < 50 {
+		t.Errorf("only %d paths took the quick route", checked)
 	}
 }

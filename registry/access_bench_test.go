@@ -94,7 +94,9 @@ func benchServer(b *testing.B, mode string) string {
 	return base + "/v2/team-a/app/manifests/1"
 }
 
-func contextWithCancel() (context.Context, context.CancelFunc) { return context.WithCancel(context.Background()) }
+func contextWithCancel() (context.Context, context.CancelFunc) {
+	return context.WithCancel(context.Background())
+}
 
 func mustParseRef(b *testing.B, s string) name.Reference {
 	r, err := name.ParseReference(s, name.Insecure)

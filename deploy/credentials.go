@@ -21,6 +21,10 @@ type Credentials struct {
 	HTTPSecret []byte
 	// RedisPassword is the password of the Redis cache (Secret <name>-redis).
 	RedisPassword []byte
+	// PullerPassword is the pull-only user's password (Secret <name>-puller); AccessPolicy the policy stored next
+	// to the htpasswd file.
+	PullerPassword []byte
+	AccessPolicy   []byte
 }
 
 // ExistingCredentials reads the htpasswd, HTTP secret and Redis password of the registry called name in
@@ -47,6 +51,12 @@ func ExistingCredentials(ctx context.Context, c Clients, namespace, name string)
 		return creds, err
 	}
 	if creds.RedisPassword, err = read(manifests.RedisSecretName(name), manifests.RedisPasswordKey); err != nil {
+		return creds, err
+	}
+	if creds.PullerPassword, err = read(manifests.PullerSecretName(name), corev1.BasicAuthPasswordKey); err != nil {
+		return creds, err
+	}
+	if creds.AccessPolicy, err = read(manifests.HtpasswdSecretName(name), manifests.AccessPolicyKey); err != nil {
 		return creds, err
 	}
 	return creds, nil
@@ -91,7 +101,7 @@ func AddMissingSecrets(ctx context.Context, c Clients, objs []*unstructured.Unst
 		// Generate with every credential it would otherwise draw given, except the missing ones.
 		gen := manifests.Options{
 			Namespace: ns, Name: name, OmitNamespace: true, Rand: rand.Reader,
-			Htpasswd: creds.Htpasswd, HTTPSecret: creds.HTTPSecret,
+			Htpasswd: creds.Htpasswd, HTTPSecret: creds.HTTPSecret, PullerPassword: string(creds.PullerPassword),
 		}
 		if needRedis {
 			gen.Storage = manifests.StorageS3
@@ -105,7 +115,9 @@ func AddMissingSecrets(ctx context.Context, c Clients, objs []*unstructured.Unst
 		for _, add := range []struct {
 			need   bool
 			secret *corev1.Secret
-		}{{needHt, set.HtpasswdSecret}, {needHTTP, set.HTTPSecret}, {needRedis, set.RedisSecret}} {
+		}{{needHt, set.HtpasswdSecret}, {needHTTP, set.HTTPSecret}, {needRedis, set.RedisSecret},
+			// A generated htpasswd has the pull-only user: its Secret comes along unless the cluster has it.
+			{needHt && len(creds.PullerPassword) == 0 && !have[ns+"/"+set.PullerSecret.Name], set.PullerSecret}} {
 			if !add.need {
 				continue
 			}

@@ -48,6 +48,10 @@ type Options struct {
 	PullAddress string
 	// PullSync, when set, also deploys the pull-secret controller (see PullSync).
 	PullSync *PullSync
+	// PullSecretNamespaces get a pull Secret (PullSecretName, default DefaultPullSecretName) holding the pull-only
+	// user's credentials for the pull prefix, once the registry serves.
+	PullSecretNamespaces []string
+	PullSecretName       string
 	// Progress receives one line per applied object and the progress lines of the wait; nil discards them.
 	Progress io.Writer
 	Logger   *slog.Logger
@@ -59,6 +63,10 @@ type Result struct {
 	// GeneratedUser is the admin user this deploy created with a random password, or nil when the existing
 	// htpasswd Secret was kept. Its password is for the user's eyes only: never log it.
 	GeneratedUser *manifests.User
+	// Puller is the pull-only user (for pull secrets and nodes), or nil when the registry has none.
+	Puller *Puller
+	// PullSecrets are the pull Secrets created (namespace/name), with Options.PullSecretNamespaces.
+	PullSecrets []string
 	// Namespace and Service locate the registry's Service; ServiceType and NodePort describe it (NodePort 0 for
 	// ClusterIP).
 	Namespace, Service string
@@ -131,7 +139,7 @@ func Deploy(ctx context.Context, c Clients, opts Options) (*Result, error) {
 		}
 		fmt.Fprintf(opts.Progress, "%s %s%s\n", a.Ref(), a.Action, suffix)
 	}
-	res := &Result{Applied: applied, GeneratedUser: generated, PullPrefix: opts.PullAddress, Warnings: warnings}
+	res := &Result{Applied: applied, GeneratedUser: generated, PullPrefix: opts.PullAddress, Warnings: warnings, Puller: findPuller(objs)}
 	if err != nil {
 		// What was applied is returned with the error: a generated password already stored in the cluster must
 		// still reach the user.
@@ -141,6 +149,9 @@ func Deploy(ctx context.Context, c Clients, opts Options) (*Result, error) {
 	log.Debug("applied", "objects", len(applied), "elapsed", time.Since(start))
 	if opts.DryRun != DryRunNone || opts.NoWait {
 		res.Elapsed = time.Since(start)
+		if opts.DryRun == DryRunNone && len(opts.PullSecretNamespaces) > 0 {
+			return res, createPullSecrets(ctx, c, res, opts)
+		}
 		return res, nil
 	}
 
@@ -161,6 +172,11 @@ func Deploy(ctx context.Context, c Clients, opts Options) (*Result, error) {
 		res.PushAddress = hostPort(endpoint)
 		if opts.Address == "" && opts.PullAddress == "" && len(probes) > 0 && endpoint != probes[0] {
 			res.loopbackMissing(isLocalAddress(hostOnly(res.PushAddress)))
+		}
+	}
+	if len(opts.PullSecretNamespaces) > 0 {
+		if err := createPullSecrets(ctx, c, res, opts); err != nil {
+			return res, err
 		}
 	}
 	return res, nil

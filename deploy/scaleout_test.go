@@ -126,11 +126,11 @@ func TestAddMissingSecretsRedis(t *testing.T) {
 		want    []string // Secrets added
 	}{
 		{name: "in-cluster redis", objs: build(t, scaleOutOptions()),
-			want: []string{"secret/registry-htpasswd", "secret/registry-http-secret", "secret/registry-redis"}},
+			want: []string{"secret/registry-htpasswd", "secret/registry-http-secret", "secret/registry-puller", "secret/registry-redis"}},
 		{name: "redis secret in the cluster", objs: build(t, scaleOutOptions()), cluster: []runtime.Object{liveRedis},
-			want: []string{"secret/registry-htpasswd", "secret/registry-http-secret"}},
+			want: []string{"secret/registry-htpasswd", "secret/registry-http-secret", "secret/registry-puller"}},
 		{name: "external redis: the password is optional", objs: build(t, external),
-			want: []string{"secret/registry-htpasswd", "secret/registry-http-secret"}},
+			want: []string{"secret/registry-htpasswd", "secret/registry-http-secret", "secret/registry-puller"}},
 	}
 	for _, tc := range tests {
 		t.Run(tc.name, func(t *testing.T) {
@@ -206,7 +206,7 @@ func TestUndeployScaleOut(t *testing.T) {
 	}
 	sort.Strings(res.Deleted)
 	want := []string{"deployment.apps/registry", "deployment.apps/registry-redis", "namespace/docker-registry",
-		"poddisruptionbudget.policy/registry", "secret/registry-htpasswd", "secret/registry-http-secret", "secret/registry-redis",
+		"poddisruptionbudget.policy/registry", "secret/registry-htpasswd", "secret/registry-http-secret", "secret/registry-puller", "secret/registry-redis",
 		"service/registry", "service/registry-redis"}
 	if diff := cmp.Diff(want, res.Deleted); diff != "" {
 		t.Errorf("deleted (-want +got):\n%s", diff)

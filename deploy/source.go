@@ -94,6 +94,10 @@ func generate(ctx context.Context, c Clients, o manifests.Options, rotate bool) 
 		if o.Redis.InCluster && len(o.Redis.Password) == 0 {
 			o.Redis.Password = creds.RedisPassword
 		}
+		// So is the pull-only user's password: pull secrets spread to namespaces and nodes keep working.
+		if o.PullerPassword == "" {
+			o.PullerPassword = string(creds.PullerPassword)
+		}
 		var generated *manifests.User
 		switch {
 		case rotate:
@@ -105,6 +109,10 @@ func generate(ctx context.Context, c Clients, o manifests.Options, rotate bool) 
 			o.Users = append(o.Users, *generated)
 		case len(o.Htpasswd) == 0:
 			o.Htpasswd = creds.Htpasswd
+			// The access policy in the cluster may have been edited: keep it with the users it was written for.
+			if len(o.AccessPolicy) == 0 && len(o.Users) == 0 {
+				o.AccessPolicy = creds.AccessPolicy
+			}
 		}
 		set, err := manifests.Generate(o)
 		if err != nil {

@@ -3,6 +3,7 @@ package deploy
 import (
 	"fmt"
 	"io"
+	"strings"
 )
 
 // Instructions tell a user how to use the deployed registry.
@@ -65,8 +66,7 @@ func (in Instructions) Write(w io.Writer) {
 	if !isLoopback(push) {
 		fmt.Fprintf(w, "  (%s is plain HTTP: add it to docker's \"insecure-registries\", or deploy with --tls-secret)\n", push)
 	}
-	fmt.Fprintf(w, "\nLet pods in namespace my-app pull with a pull secret:\n")
-	fmt.Fprintf(w, "  registry-kit pull-secret create registry-kit-pull -n my-app --server %s --username %s --password-stdin\n", r.PullPrefix, user)
+	writePullSecretHelp(w, r, user)
 	fmt.Fprintf(w, "\nThen a pod spec:\n")
 	fmt.Fprintf(w, "  apiVersion: v1\n  kind: Pod\n  metadata:\n    name: myapp\n    namespace: my-app\n  spec:\n"+
 		"    imagePullSecrets:\n    - name: registry-kit-pull\n    containers:\n    - name: myapp\n      image: %s/myapp:1.0\n", r.PullPrefix)
@@ -91,4 +91,24 @@ func isLoopback(hostport string) bool {
 // WriteCredentials shows a generated password, once: the cluster keeps only its bcrypt hash.
 func WriteCredentials(w io.Writer, user, password string) {
 	fmt.Fprintf(w, "\nGenerated credentials (shown once; the cluster keeps only a bcrypt hash, `registry-kit deploy --rotate-password` makes new ones):\n  user:     %s\n  password: %s\n", user, password)
+}
+
+// writePullSecretHelp says how pods get a pull secret: with the pull-only user when the registry has one, so a
+// Secret readable in an application namespace cannot push or delete images.
+func writePullSecretHelp(w io.Writer, r *Result, user string) {
+	if len(r.PullSecrets) > 0 {
+		fmt.Fprintf(w, "\nPull secrets (user %s, pull only) created: %s\n", r.Puller.User.Name, strings.Join(r.PullSecrets, ", "))
+	}
+	if r.Puller == nil {
+		fmt.Fprintf(w, "\nLet pods in namespace my-app pull with a pull secret:\n")
+		fmt.Fprintf(w, "  registry-kit pull-secret create registry-kit-pull -n my-app --server %s --username %s --password-stdin\n", r.PullPrefix, user)
+		return
+	}
+	p := r.Puller
+	fmt.Fprintf(w, "\nLet pods in namespace my-app pull with a pull secret of user %s, which may pull but not push or delete\n"+
+		"(its password is in Secret %s/%s):\n", p.User.Name, p.Namespace, p.Secret)
+	fmt.Fprintf(w, "  registry-kit deploy --pull-secret-namespaces my-app    # or by hand:\n")
+	fmt.Fprintf(w, "  kubectl get secret -n %s %s -o jsonpath='{.data.password}' | base64 -d |\n"+
+		"    registry-kit pull-secret create registry-kit-pull -n my-app --server %s --username %s --password-stdin\n",
+		p.Namespace, p.Secret, r.PullPrefix, p.User.Name)
 }

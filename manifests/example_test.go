@@ -28,6 +28,7 @@ func ExampleGenerate() {
 	// Namespace
 	// Secret
 	// Secret
+	// Secret
 	// PersistentVolumeClaim
 	// Service
 	// Deployment

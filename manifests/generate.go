@@ -21,9 +21,14 @@ const (
 	RegistryPortName = "registry"
 	MetricsPortName  = "metrics"
 
-	DataDir          = "/var/lib/registry"
-	AuthDir          = "/etc/registry-kit/auth"
-	HtpasswdKey      = "htpasswd"
+	DataDir     = "/var/lib/registry"
+	AuthDir     = "/etc/registry-kit/auth"
+	HtpasswdKey = "htpasswd"
+	// AccessPolicyKey is the access policy's key in the htpasswd Secret: mounted next to the htpasswd file, where
+	// serve finds it (and reloads it live).
+	AccessPolicyKey = "access-policy.yaml"
+	// PullerUser is the pull-only user every generated registry has; its password is in PullerSecretName.
+	PullerUser       = "puller"
 	HTTPSecretDir    = "/etc/registry-kit/http-secret"
 	HTTPSecretKey    = "secret"
 	TLSDir           = "/etc/registry-kit/tls"
@@ -48,6 +53,9 @@ var standardLabelKeys = map[string]struct{}{LabelName: {}, LabelInstance: {}, La
 func HtpasswdSecretName(name string) string { return name + "-htpasswd" }
 func HTTPSecretName(name string) string     { return name + "-http-secret" }
 
+// PullerSecretName is the kubernetes.io/basic-auth Secret holding the pull-only user's name and password.
+func PullerSecretName(name string) string { return name + "-puller" }
+
 // Generate validates opts and builds the objects that run registry-kit. It performs no I/O; it reads randomness
 // only from opts.Rand (and bcrypt's salts from crypto/rand).
 func Generate(opts Options) (*Set, error) {
@@ -66,6 +74,13 @@ func Generate(opts Options) (*Set, error) {
 			return nil, err
 		}
 		s.HtpasswdSecret = g.secret(HtpasswdSecretName(o.Name), HtpasswdKey, c.htpasswd)
+		if !o.NoAccessPolicy {
+			s.HtpasswdSecret.Data[AccessPolicyKey] = c.policy
+			s.PullerSecret = g.secret(PullerSecretName(o.Name), corev1.BasicAuthUsernameKey, []byte(c.puller.Name))
+			s.PullerSecret.Type = corev1.SecretTypeBasicAuth
+			s.PullerSecret.Data[corev1.BasicAuthPasswordKey] = []byte(c.puller.Password)
+			s.Puller = &c.puller
+		}
 		s.HTTPSecret = g.secret(HTTPSecretName(o.Name), HTTPSecretKey, c.httpSecret)
 		s.GeneratedUser = c.generated
 		if len(o.S3.AccessKey) > 0 {

@@ -66,7 +66,7 @@ func TestUsersOverHtpasswd(t *testing.T) {
 		t.Errorf("GeneratedUser = %v, want none when users are given", s.GeneratedUser)
 	}
 	f := secretHtpasswd(t, s)
-	if diff := cmp.Diff([]string{"alice", "bob"}, f.Users()); diff != "" {
+	if diff := cmp.Diff([]string{"alice", "bob", PullerUser}, f.Users()); diff != "" {
 		t.Errorf("users (-want +got):\n%s", diff)
 	}
 	if !f.Verify("alice", "new-alice-password") || f.Verify("alice", "alice-test-password") || !f.Verify("bob", "bob-password") {
@@ -194,7 +194,7 @@ func TestObjectsOrderAndFiles(t *testing.T) {
 	for _, o := range s.Objects() {
 		kinds = append(kinds, o.GetObjectKind().GroupVersionKind().Kind)
 	}
-	want := []string{"Namespace", "Secret", "Secret", "PersistentVolumeClaim", "Service", "Deployment", "Ingress"}
+	want := []string{"Namespace", "Secret", "Secret", "Secret", "PersistentVolumeClaim", "Service", "Deployment", "Ingress"}
 	if diff := cmp.Diff(want, kinds); diff != "" {
 		t.Errorf("object order (-want +got):\n%s", diff)
 	}
@@ -211,7 +211,7 @@ func TestObjectsOrderAndFiles(t *testing.T) {
 	}
 	wantNames := []string{
 		"namespace-docker-registry.yaml", "secret-registry-htpasswd.yaml", "secret-registry-http-secret.yaml",
-		"persistentvolumeclaim-registry.yaml", "service-registry.yaml", "deployment-registry.yaml",
+		"secret-registry-puller.yaml", "persistentvolumeclaim-registry.yaml", "service-registry.yaml", "deployment-registry.yaml",
 		"ingress-registry.yaml", KustomizationFile,
 	}
 	if diff := cmp.Diff(wantNames, names); diff != "" {

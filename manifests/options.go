@@ -95,6 +95,18 @@ type Options struct {
 	Htpasswd   []byte
 	BcryptCost int // default DefaultBcryptCost
 
+	// PullerPassword is the password of the pull-only user PullerUser, kept in its own Secret (<name>-puller) so
+	// pull secrets and nodes can be given a credential that cannot push. Empty means 18 random bytes, hex encoded,
+	// from crypto/rand (as bcrypt's salts).
+	PullerPassword string
+	// AccessPolicy is the access policy (auth/access YAML) stored next to the htpasswd file in its Secret. Empty
+	// means the generated one: every user of the htpasswd file but PullerUser may pull, push and delete every
+	// repository, PullerUser may only pull.
+	AccessPolicy []byte
+	// NoAccessPolicy leaves out the pull-only user and the access policy: every user may do everything, as with
+	// an htpasswd Secret that brings no policy (the overlays under manifests/overlays).
+	NoAccessPolicy bool
+
 	// HTTPSecret is the secret every replica signs upload state with (--http-secret-file); empty means 32 random
 	// bytes from Rand, hex encoded.
 	HTTPSecret []byte

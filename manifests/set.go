@@ -21,6 +21,7 @@ type Set struct {
 	Namespace             *corev1.Namespace
 	HtpasswdSecret        *corev1.Secret
 	HTTPSecret            *corev1.Secret
+	PullerSecret          *corev1.Secret // the pull-only user's name and password (kubernetes.io/basic-auth)
 	S3Secret              *corev1.Secret // the S3 keys, when given
 	RedisSecret           *corev1.Secret // the Redis password, when given or generated
 	PersistentVolumeClaim *corev1.PersistentVolumeClaim
@@ -34,6 +35,8 @@ type Set struct {
 	// GeneratedUser is the admin user Generate created with a random password because no user was given, or nil.
 	// The caller shows its password once to whoever asked; it is in no other output but the (hashed) Secret.
 	GeneratedUser *User
+	// Puller is the pull-only user (its password is in PullerSecret), or nil with external Secrets.
+	Puller *User
 }
 
 // Objects returns the objects in apply order: Namespace, Secrets, PersistentVolumeClaim, Services, Deployments,
@@ -48,6 +51,7 @@ func (s *Set) Objects() []runtime.Object {
 	add(s.Namespace, s.Namespace != nil)
 	add(s.HtpasswdSecret, s.HtpasswdSecret != nil)
 	add(s.HTTPSecret, s.HTTPSecret != nil)
+	add(s.PullerSecret, s.PullerSecret != nil)
 	add(s.S3Secret, s.S3Secret != nil)
 	add(s.RedisSecret, s.RedisSecret != nil)
 	add(s.PersistentVolumeClaim, s.PersistentVolumeClaim != nil)

@@ -232,7 +232,7 @@ func (o Options) validateCredentials() []error {
 		errs = append(errs, fmt.Errorf("--bcrypt-cost %d: must be between %d and %d", o.BcryptCost, minBcryptCost, maxBcryptCost))
 	}
 	if o.ExternalSecrets {
-		if len(o.Users) > 0 || len(o.Htpasswd) > 0 || len(o.HTTPSecret) > 0 {
+		if len(o.Users) > 0 || len(o.Htpasswd) > 0 || len(o.HTTPSecret) > 0 || len(o.AccessPolicy) > 0 || o.PullerPassword != "" {
 			errs = append(errs, errors.New("external secrets: users, an htpasswd file and an HTTP secret cannot be given when the Secrets are provided externally"))
 		}
 		return errs
@@ -241,6 +241,9 @@ func (o Options) validateCredentials() []error {
 	for i, u := range o.Users {
 		if err := validUserName(u.Name); err != nil {
 			errs = append(errs, fmt.Errorf("--user %d %q: %w", i+1, u.Name, err))
+		}
+		if u.Name == PullerUser {
+			errs = append(errs, fmt.Errorf("--user %q: is the generated pull-only user; its password is in Secret <name>-puller", u.Name))
 		}
 		if seen[u.Name] {
 			errs = append(errs, fmt.Errorf("--user %q: is given more than once", u.Name))
@@ -257,6 +260,14 @@ func (o Options) validateCredentials() []error {
 		if _, err := parseHtpasswd(o.Htpasswd); err != nil {
 			errs = append(errs, fmt.Errorf("--htpasswd-file: %w", err))
 		}
+	}
+	if len(o.AccessPolicy) > 0 {
+		if err := checkPolicy(o.AccessPolicy); err != nil {
+			errs = append(errs, fmt.Errorf("--access-policy-file: %w", err))
+		}
+	}
+	if len(o.PullerPassword) > maxBcryptPassword {
+		errs = append(errs, fmt.Errorf("puller password: longer than bcrypt's %d bytes", maxBcryptPassword))
 	}
 	if o.needsRand() && o.Rand == nil {
 		errs = append(errs, errors.New("random source: needed to generate the admin password, HTTP secret or Redis password, but none was given"))

@@ -14,6 +14,7 @@ import (
 	"syscall"
 	"time"
 
+	"github.com/registry-kit/registry-kit/auth/access"
 	"github.com/registry-kit/registry-kit/registry/storageconfig"
 )
 
@@ -51,6 +52,9 @@ type Config struct {
 	MetricsAddr string
 	// NoAuth turns authentication off: anyone who reaches Addr may push and pull.
 	NoAuth bool
+	// AccessPolicy is the access policy file (auth/access): who may pull, push and delete which repositories. Empty
+	// means every authenticated user may do everything.
+	AccessPolicy string
 	// Tracing exports OpenTelemetry traces as the OTEL_* environment variables say (OTLP by default).
 	Tracing bool
 	// TLSCert and TLSKey are PEM files; both or neither.
@@ -122,6 +126,23 @@ func (c Config) HtpasswdPath() string {
 	return filepath.Join(c.DataDir, "htpasswd")
 }
 
+// AccessPolicyPath is the effective access policy file: AccessPolicy, or access-policy.yaml next to the htpasswd
+// file when that exists (where `registry-kit htpasswd add --role` writes it), or "" for none.
+func (c Config) AccessPolicyPath() string {
+	if c.AccessPolicy != "" || c.NoAuth {
+		return c.AccessPolicy
+	}
+	if p := access.DefaultPath(c.HtpasswdPath()); fileExists(p) {
+		return p
+	}
+	return ""
+}
+
+func fileExists(p string) bool {
+	_, err := os.Stat(p)
+	return err == nil
+}
+
 // Redacted returns a copy safe to print: the HTTP secret, S3 keys and Redis password are replaced, so is anything
 // that may be a credential inside a Redis address or the S3 endpoint (user:password@), and derived defaults are
 // filled in.
@@ -137,6 +158,7 @@ func (c Config) Redacted() Config {
 	}
 	c.S3.Endpoint = storageconfig.RedactAddr(c.S3.Endpoint)
 	c.Htpasswd = c.HtpasswdPath()
+	c.AccessPolicy = c.AccessPolicyPath()
 	return c
 }
 
@@ -166,6 +188,13 @@ func (c Config) Validate() error {
 	if !c.NoAuth && (dataDirOK || c.Htpasswd != "") {
 		if err := checkHtpasswd(c.HtpasswdPath()); err != nil {
 			add("htpasswd", "%w", err)
+		}
+	}
+	if p := c.AccessPolicyPath(); p != "" {
+		if c.NoAuth {
+			add("access-policy", "needs authentication: it cannot be combined with no-auth")
+		} else if _, err := access.ReadFile(p); err != nil {
+			add("access-policy", "%w", err)
 		}
 	}
 	errs = append(errs, c.validateTLS()...)

@@ -23,6 +23,7 @@ import (
 	"github.com/prometheus/client_golang/prometheus"
 	"github.com/prometheus/client_golang/prometheus/promhttp"
 
+	"github.com/registry-kit/registry-kit/auth/access"
 	"github.com/registry-kit/registry-kit/registry/oci"
 )
 
@@ -47,6 +48,7 @@ type Server struct {
 	logger  *slog.Logger
 	app     *handlers.App
 	ac      auth.AccessController
+	policy  *access.Controller // the access policy wrapping ac, or nil without a policy file
 	handler http.Handler
 	// stopTracing flushes and stops trace export; nil when tracing is off.
 	stopTracing func(context.Context) error
@@ -112,6 +114,9 @@ func New(cfg Config, opts ...Option) (_ *Server, err error) {
 			s.limiter = newConnLimiter(cfg.MaxUnauthenticatedConns, o.logger, metricsRegisterer(cfg))
 			s.ac = s.limiter.watch(s.ac)
 		}
+		if s.ac, s.policy, err = withAccessPolicy(cfg, s.ac, o.logger, metricsRegisterer(cfg)); err != nil {
+			return nil, err
+		}
 		if authType, err = shareAccessController(onceAuthorized{s.ac}); err != nil {
 			return nil, err
 		}
@@ -146,6 +151,11 @@ func New(cfg Config, opts ...Option) (_ *Server, err error) {
 	if h, err = s.withOCI(backend, h); err != nil {
 		return nil, err
 	}
+	// Outermost of the API handlers: the policy decides (403 DENIED) before the referrers API, the fast path or
+	// distribution sees the request, and they reuse its grant.
+	if s.policy != nil {
+		h = newAccessEnforcer(s.policy, o.logger, reg, h)
+	}
 	h = rejectMalformed(h)
 	h = healthRoutes(ready, h)
 	if level <= slog.LevelDebug {
@@ -160,6 +170,14 @@ func New(cfg Config, opts ...Option) (_ *Server, err error) {
 	s.newHTTPServers()
 	s.announce(o.notices, passwordFile)
 	return s, nil
+}
+
+// metricsRegisterer is where the server's own metrics go: the default registry when /metrics is served.
+func metricsRegisterer(cfg Config) prometheus.Registerer {
+	if cfg.MetricsAddr == "" {
+		return nil
+	}
+	return prometheus.DefaultRegisterer
 }
 
 // dependencies builds the readiness checks for the storage and the Redis cache, and checks Redis's eviction

@@ -191,14 +191,6 @@ func (m markingController) Authorized(r *http.Request, access ...auth.Access) (*
 	return g, err
 }
 
-// metricsRegisterer is where the server's own metrics go: the default registry /metrics serves, or none.
-func metricsRegisterer(cfg Config) prometheus.Registerer {
-	if cfg.MetricsAddr == "" {
-		return nil
-	}
-	return prometheus.DefaultRegisterer
-}
-
 func clientHost(a net.Addr) string {
 	if tcp, ok := a.(*net.TCPAddr); ok {
 		return tcp.IP.String()

@@ -45,6 +45,8 @@ type deployOptions struct {
 	pullAddress    string
 	printRBAC      bool
 	pullSync       pullSyncFlags
+	pullSecretNS   []string
+	pullSecretName string
 }
 
 func newDeployCommand(streams IOStreams) *cobra.Command {
@@ -120,6 +122,9 @@ instead of the generator; its Namespace object is treated the same way.`,
 	f.DurationVar(&o.timeout, "timeout", deploy.DefaultTimeout, "how long to wait until the registry serves")
 	f.StringVar(&o.address, "address", "", "HOST:PORT the registry is reachable at from this machine (default: the node port on 127.0.0.1, then on the nodes' IPs)")
 	f.StringVar(&o.pullAddress, "pull-address", "", "HOST:PORT pods put in front of image names (default localhost:<node-port>, pulled through each node's loopback)")
+	f.StringSliceVar(&o.pullSecretNS, "pull-secret-namespaces", nil,
+		"create a pull Secret with the pull-only user "+manifests.PullerUser+" in these namespaces (comma-separated) once the registry serves")
+	f.StringVar(&o.pullSecretName, "pull-secret-name", deploy.DefaultPullSecretName, "name of the pull Secrets --pull-secret-namespaces creates")
 	f.BoolVar(&o.printRBAC, "print-rbac", false, "print the Role (in the namespace -n names) and ClusterRole deploy and undeploy need, with how to bind them, and exit")
 	o.pullSync.addFlags(f)
 	return cmd
@@ -164,6 +169,9 @@ func (o *deployOptions) toOptions(cmd *cobra.Command, streams IOStreams) (deploy
 		PullAddress:    o.pullAddress,
 		PullSync:       pullSync,
 		Progress:       progress,
+
+		PullSecretNamespaces: o.pullSecretNS,
+		PullSecretName:       o.pullSecretName,
 	}
 	if o.kustomizeDir != "" {
 		for _, name := range append(o.names, "service-type", "node-port", "rotate-password") {

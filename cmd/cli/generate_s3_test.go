@@ -26,7 +26,7 @@ func TestGenerateObjectStorage(t *testing.T) {
 		t.Fatal(err)
 	}
 	objs := decodeStream(t, out)
-	want := []string{"Namespace", "Secret", "Secret", "Secret", "Secret", "Service", "Service", "Deployment", "Deployment",
+	want := []string{"Namespace", "Secret", "Secret", "Secret", "Secret", "Secret", "Service", "Service", "Deployment", "Deployment",
 		"PodDisruptionBudget"}
 	if diff := cmp.Diff(want, kinds(objs)); diff != "" {
 		t.Errorf("objects (-want +got):\n%s", diff)

@@ -70,7 +70,7 @@ func TestGenerateGeneratesAdminOnce(t *testing.T) {
 		t.Fatal(err)
 	}
 	objs := decodeStream(t, out)
-	want := []string{"Namespace", "Secret", "Secret", "PersistentVolumeClaim", "Service", "Deployment"}
+	want := []string{"Namespace", "Secret", "Secret", "Secret", "PersistentVolumeClaim", "Service", "Deployment"}
 	if diff := cmp.Diff(want, kinds(objs)); diff != "" {
 		t.Errorf("objects (-want +got):\n%s", diff)
 	}
@@ -121,8 +121,8 @@ func TestGenerateJSONAndFiles(t *testing.T) {
 		Kind  string            `json:"kind"`
 		Items []json.RawMessage `json:"items"`
 	}
-	if err := json.Unmarshal([]byte(out), &list); err != nil || list.Kind != "List" || len(list.Items) != 6 {
-		t.Fatalf("-o json: want a v1 List of 6 items, got kind %q with %d items (err %v)", list.Kind, len(list.Items), err)
+	if err := json.Unmarshal([]byte(out), &list); err != nil || list.Kind != "List" || len(list.Items) != 7 {
+		t.Fatalf("-o json: want a v1 List of 7 items, got kind %q with %d items (err %v)", list.Kind, len(list.Items), err)
 	}
 
 	outDir := filepath.Join(dir, "out")
@@ -138,6 +138,7 @@ func TestGenerateJSONAndFiles(t *testing.T) {
 		"namespace-docker-registry.yaml":      0o644,
 		"secret-registry-htpasswd.yaml":       0o600,
 		"secret-registry-http-secret.yaml":    0o600,
+		"secret-registry-puller.yaml":         0o600,
 		"persistentvolumeclaim-registry.yaml": 0o644,
 		"service-registry.yaml":               0o644,
 		"deployment-registry.yaml":            0o644,

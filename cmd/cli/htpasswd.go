@@ -24,6 +24,7 @@ type htpasswdOptions struct {
 	passwordStdin bool
 	password      string // rejected: only present to give a helpful error
 	cost          int
+	policyFlags
 }
 
 func newHtpasswdCommand(streams IOStreams) *cobra.Command {
@@ -79,13 +80,20 @@ func (o *htpasswdOptions) validate(needUser bool) error {
 func newHtpasswdAddCommand(streams IOStreams) *cobra.Command {
 	o := &htpasswdOptions{streams: streams}
 	cmd := &cobra.Command{
-		Use:   "add --file FILE --user NAME [--password-stdin] [--cost N]",
-		Short: "Add a user or change a user's password; creates the file if missing",
+		Use:   "add --file FILE --user NAME [--password-stdin] [--cost N] [--role pull|push|admin --repos PATTERNS]",
+		Short: "Add a user or change a user's password; creates the file if missing; optionally grant a role",
+		Long: `Add a user or change a user's password; creates the file if missing.
+
+With --role, the user also gets that role on --repos in the access policy (access-policy.yaml next to the htpasswd
+file unless --access-policy says otherwise): pull, push (pull and push) or admin (pull, push and delete). The rule
+for the same user and patterns is replaced; other rules and comments are kept. Once a policy file exists, a user
+may do only what it grants.`,
 		Example: `  printf '%s\n' "$PASSWORD" | registry-kit htpasswd add --file /etc/registry-kit/htpasswd --user alice --password-stdin
-  registry-kit htpasswd add --file htpasswd --user bob     # prompts twice`,
+  registry-kit htpasswd add --file htpasswd --user bob     # prompts twice
+  registry-kit htpasswd add --file htpasswd --user ci --role push --repos 'team-a/**' --password-stdin < ci-password`,
 		Args: cobra.NoArgs,
-		RunE: func(*cobra.Command, []string) error {
-			if err := o.validate(true); err != nil {
+		RunE: func(cmd *cobra.Command, _ []string) error {
+			if err := errors.Join(o.validate(true), o.policyFlags.validate(cmd)); err != nil {
 				return err
 			}
 			pw, err := o.readPassword(true)
@@ -100,12 +108,16 @@ func newHtpasswdAddCommand(streams IOStreams) *cobra.Command {
 			if added {
 				verb = "added"
 			}
-			_, err = fmt.Fprintf(o.streams.Out, "%s user %q in %s\n", verb, o.user, o.file)
-			return err
+			if _, err = fmt.Fprintf(o.streams.Out, "%s user %q in %s\n", verb, o.user, o.file); err != nil || o.role == "" {
+				return err
+			}
+			return o.grant(o)
 		},
 	}
 	o.fileFlag(cmd)
 	o.userFlags(cmd, true)
+	o.policyFlag(cmd)
+	o.roleFlags(cmd)
 	cmd.Flags().IntVar(&o.cost, "cost", htpasswd.DefaultCost, "bcrypt cost (4-31); each step doubles the work per login")
 	return cmd
 }
@@ -135,8 +147,8 @@ func newHtpasswdDeleteCommand(streams IOStreams) *cobra.Command {
 func newHtpasswdListCommand(streams IOStreams) *cobra.Command {
 	o := &htpasswdOptions{streams: streams}
 	cmd := &cobra.Command{
-		Use:   "list --file FILE",
-		Short: "List the users, one per line, in file order",
+		Use:   "list --file FILE [--access-policy FILE]",
+		Short: "List the users in file order, with their rights when there is an access policy",
 		Args:  cobra.NoArgs,
 		RunE: func(*cobra.Command, []string) error {
 			if err := o.validate(false); err != nil {
@@ -146,15 +158,11 @@ func newHtpasswdListCommand(streams IOStreams) *cobra.Command {
 			if err != nil {
 				return err
 			}
-			for _, u := range f.Users() {
-				if _, err := fmt.Fprintln(o.streams.Out, u); err != nil {
-					return err
-				}
-			}
-			return nil
+			return o.listRights(o, f)
 		},
 	}
 	o.fileFlag(cmd)
+	o.policyFlag(cmd)
 	return cmd
 }
 

@@ -20,6 +20,7 @@ import (
 
 	"github.com/registry-kit/registry-kit/auth/dockerconfig"
 	"github.com/registry-kit/registry-kit/deploy/pullsecret"
+	"github.com/registry-kit/registry-kit/manifests"
 )
 
 // fromDockerConfigDefault is the --from-docker-config value when the flag is given without a path.
@@ -41,6 +42,7 @@ type pullSecretCreateOptions struct {
 	serviceAccount   string
 	overwrite        bool
 	output           string
+	checkPush        bool
 }
 
 func newPullSecretCommand(streams IOStreams) *cobra.Command {
@@ -104,6 +106,7 @@ Pods read pull secrets only when they are created: recreate existing pods to use
 	f.StringVar(&o.serviceAccount, "service-account", "default", `add the Secret to this ServiceAccount's imagePullSecrets in each namespace ("" for none)`)
 	f.BoolVar(&o.overwrite, "overwrite", false, "replace an existing pull Secret of the same name")
 	f.StringVarP(&o.output, "output", "o", "", "print the Secret as yaml or json instead of creating it (the cluster is not contacted)")
+	f.BoolVar(&o.checkPush, "check-push", true, "warn when the credentials can push: start an upload at the registry and cancel it (writes nothing)")
 	o.kube.addFlags(f)
 	f.Lookup("namespace").Usage = "target namespace(s), comma-separated (default: the kubeconfig context's namespace)"
 	return cmd
@@ -192,12 +195,15 @@ func (o *pullSecretCreateOptions) validate(cmd *cobra.Command) error {
 }
 
 func (o *pullSecretCreateOptions) run(cmd *cobra.Command) error {
-	payload, notes, err := o.payload(cmd.Context())
+	payload, entries, notes, err := o.payload(cmd.Context())
 	if err != nil {
 		return err
 	}
 	for _, n := range notes {
 		fmt.Fprintln(o.streams.ErrOut, "note:", n)
+	}
+	if o.checkPush {
+		o.warnIfCanPush(cmd.Context(), entries)
 	}
 	namespaces := splitList(o.kube.namespaceFlag())
 	if o.output != "" {
@@ -238,15 +244,15 @@ func (o *pullSecretCreateOptions) run(cmd *cobra.Command) error {
 }
 
 // payload builds the .dockerconfigjson from flags or from the docker config, with notes on server names.
-func (o *pullSecretCreateOptions) payload(ctx context.Context) ([]byte, []string, error) {
+func (o *pullSecretCreateOptions) payload(ctx context.Context) ([]byte, []dockerconfig.Entry, []string, error) {
 	var cfg *dockerconfig.Config
 	if o.fromDockerConfig != "" {
 		data, err := os.ReadFile(o.fromDockerConfig)
 		if err != nil {
-			return nil, nil, fmt.Errorf("reading docker config: %w", err)
+			return nil, nil, nil, fmt.Errorf("reading docker config: %w", err)
 		}
 		if cfg, err = dockerconfig.Parse(data); err != nil {
-			return nil, nil, fmt.Errorf("%s: %w", o.fromDockerConfig, err)
+			return nil, nil, nil, fmt.Errorf("%s: %w", o.fromDockerConfig, err)
 		}
 	}
 	var entries []dockerconfig.Entry
@@ -271,10 +277,30 @@ func (o *pullSecretCreateOptions) payload(ctx context.Context) ([]byte, []string
 		entries = append(entries, e)
 	}
 	if err := errors.Join(errs...); err != nil {
-		return nil, nil, err
+		return nil, nil, nil, err
 	}
 	payload, err := dockerconfig.Build(entries...)
-	return payload, notes, err
+	return payload, entries, notes, err
+}
+
+// warnIfCanPush tells the user when the credentials about to be spread to namespaces could push: anyone who can
+// read the Secret could then replace images.
+func (o *pullSecretCreateOptions) warnIfCanPush(ctx context.Context, entries []dockerconfig.Entry) {
+	for _, e := range entries {
+		if e.Server == dockerconfig.DockerHubKey || e.Password == "" {
+			continue
+		}
+		can, err := pullsecret.CanPush(ctx, e.Server, e.Username, e.Password, nil)
+		switch {
+		case err != nil:
+			fmt.Fprintf(o.streams.ErrOut, "note: could not check whether user %q can push to %s (--check-push): %s\n",
+				e.Username, e.Server, strings.ReplaceAll(err.Error(), e.Password, "<redacted>"))
+		case can:
+			fmt.Fprintf(o.streams.ErrOut, "Warning: user %q can push to %s (a test upload was accepted, then cancelled): anyone who "+
+				"can read this Secret can push and overwrite images. Pull secrets want a pull-only user: the %q user "+
+				"registry-kit deploy creates, or one made with registry-kit htpasswd add --role pull.\n", e.Username, e.Server, manifests.PullerUser)
+		}
+	}
 }
 
 func (o *pullSecretCreateOptions) print(payload []byte, namespaces []string) error {

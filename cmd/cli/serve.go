@@ -99,6 +99,7 @@ REGISTRY_KIT_S3_ACCESS_KEY/REGISTRY_KIT_S3_SECRET_KEY (or AWS_ACCESS_KEY_ID/AWS_
 	f.String("htpasswd", "", "htpasswd file (bcrypt); created with user admin when missing (default <data-dir>/htpasswd)")
 	f.String("metrics-addr", d.MetricsAddr, `HOST:PORT to serve Prometheus /metrics on; "" disables`)
 	f.String("config", "", "YAML configuration file; keys are the flag names")
+	f.String("access-policy", "", "access policy file (YAML): who may pull, push and delete which repositories (default: every user may do everything)")
 	f.Bool("no-auth", false, "serve without authentication (anyone who reaches the registry can push)")
 	f.Bool("otel-traces", false, "export OpenTelemetry traces as the OTEL_* environment says (default OTLP to OTEL_EXPORTER_OTLP_ENDPOINT)")
 	f.String("tls-cert", "", "PEM certificate file to serve HTTPS (with --tls-key)")
@@ -135,7 +136,7 @@ REGISTRY_KIT_S3_ACCESS_KEY/REGISTRY_KIT_S3_SECRET_KEY (or AWS_ACCESS_KEY_ID/AWS_
 
 // keys are the configuration keys, flag names, in the order print-config shows them.
 var keys = []string{
-	"addr", "data-dir", "htpasswd", "metrics-addr", "no-auth", "otel-traces", "tls-cert", "tls-key", "log-level", "log-format",
+	"addr", "data-dir", "htpasswd", "access-policy", "metrics-addr", "no-auth", "otel-traces", "tls-cert", "tls-key", "log-level", "log-format",
 	"http-secret-file", secretKey, "delete-enabled", "realm", "shutdown-grace", "upload-purge-age", "upload-purge-interval",
 	"storage", "s3-endpoint", "s3-region", "s3-bucket", "s3-root-directory", "s3-force-path-style", "s3-secure",
 	"s3-skip-verify", "s3-access-key", "s3-secret-key", "s3-access-key-file", "s3-secret-key-file", "blob-redirect",
@@ -214,6 +215,7 @@ func (o *serveOptions) config() (registry.Config, []string, error) {
 		Addr:                str("addr"),
 		DataDir:             str("data-dir"),
 		Htpasswd:            str("htpasswd"),
+		AccessPolicy:        str("access-policy"),
 		MetricsAddr:         str("metrics-addr"),
 		NoAuth:              boolean("no-auth"),
 		Tracing:             boolean("otel-traces"),
@@ -299,7 +301,7 @@ func (o *serveOptions) readConfigFile(file string) error {
 func printConfig(w io.Writer, cfg registry.Config) error {
 	r := cfg.Redacted()
 	m := map[string]any{
-		"addr": r.Addr, "data-dir": r.DataDir, "htpasswd": r.Htpasswd, "metrics-addr": r.MetricsAddr,
+		"addr": r.Addr, "data-dir": r.DataDir, "htpasswd": r.Htpasswd, "access-policy": r.AccessPolicy, "metrics-addr": r.MetricsAddr,
 		"no-auth": r.NoAuth, "otel-traces": r.Tracing, "tls-cert": r.TLSCert, "tls-key": r.TLSKey, "log-level": r.LogLevel,
 		"log-format": r.LogFormat, "http-secret-file": r.HTTPSecretFile, secretKey: r.HTTPSecret,
 		"delete-enabled": r.DeleteEnabled, "realm": r.Realm, "shutdown-grace": r.ShutdownGrace.String(),

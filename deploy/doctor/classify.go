@@ -7,7 +7,7 @@ import (
 
 // eventCauses maps a kubelet event class to the causes that explain it.
 var eventCauses = map[EventClass][]Cause{
-	EventUnauthorized: {CauseNoCredentials, CauseCredentialsRejected, CauseSecretMissing, CauseSecretType, CauseSecretMalformed, CauseServiceAccountDrift},
+	EventUnauthorized: {CauseNoCredentials, CauseCredentialsRejected, CauseAccessDenied, CauseSecretMissing, CauseSecretType, CauseSecretMalformed, CauseServiceAccountDrift},
 	EventNotFound:     {CauseImageNotFound},
 	EventDNS:          {CauseDNS, CauseNoRegistryHost},
 	EventRefused:      {CauseConnectionRefused, CauseNoRegistryHost},

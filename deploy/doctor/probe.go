@@ -171,6 +171,7 @@ type authResult struct {
 	rt    http.RoundTripper // authenticated transport scoped to pull the repository, when accepted
 	cause Cause             // "" when accepted, CauseCredentialsRejected, or a network cause
 	msg   string
+	user  string // the user name of the accepted credentials ("" for anonymous)
 }
 
 // authenticate runs the registry's challenge (Basic or Bearer token) with auth and checks /v2/ with the result.
@@ -220,7 +221,10 @@ func (p *prober) headManifest(ctx context.Context, ref name.Reference, rt http.R
 		switch terr.StatusCode {
 		case http.StatusNotFound:
 			return CauseImageNotFound, fmt.Sprintf("%s does not exist on %s (HEAD manifest -> 404)", ref.Name(), ref.Context().RegistryStr())
-		case http.StatusUnauthorized, http.StatusForbidden:
+		case http.StatusForbidden:
+			// The credentials passed GET /v2/: a 403 is the registry's access policy (DENIED), not a bad password.
+			return CauseAccessDenied, fmt.Sprintf("the credentials are valid but not allowed to pull %s (HEAD manifest -> 403 DENIED)", ref.Context().RepositoryStr())
+		case http.StatusUnauthorized:
 			return CauseCredentialsRejected, fmt.Sprintf("the credentials may not pull %s (HEAD manifest -> %d)", ref.Context().RepositoryStr(), terr.StatusCode)
 		}
 	}

@@ -45,6 +45,7 @@ func (r *imageRun) checkRegistry(ctx context.Context, live bool) *authResult {
 		res := r.d.probe.authenticate(ctx, repo, authn.FromConfig(authConfig(m.Credential)))
 		r.d.opts.Logger.Debug("tried pull secret entry", "source", m.Source, "key", m.Key, "cause", res.cause) // never the credential
 		if res.cause == "" {
+			res.user = m.Credential.Username
 			r.add(Check{Name: CheckCredentials, Status: Pass, Message: fmt.Sprintf("%s entry %q matches %s and %s", m.Source, m.Key, r.host, res.msg)})
 			return &res
 		}
@@ -131,6 +132,8 @@ func (r *imageRun) checkManifest(ctx context.Context, a *authResult) {
 			msg = fmt.Sprintf("%s requires credentials to pull %s and no pull secret entry matches it", r.host, r.ref.Context().RepositoryStr())
 		}
 		r.add(Check{Name: CheckManifest, Status: r.severity(), Cause: cause, Message: msg, Fix: r.createFix("regcred", r.host, "USER")})
+	case CauseAccessDenied:
+		r.add(Check{Name: CheckManifest, Status: r.severity(), Cause: cause, Message: msg, Fix: accessFix(a.user, r.ref.Context().RepositoryStr())})
 	case CauseImageNotFound:
 		r.add(Check{Name: CheckManifest, Status: r.severity(), Cause: cause, Message: msg,
 			Fix: fmt.Sprintf("push it (docker push %s) or fix the tag; list tags with: crane ls %s", r.c.Image, r.ref.Context().Name())})
@@ -160,4 +163,16 @@ func hostOnly(hostport string) string {
 		return hostport[:i]
 	}
 	return hostport
+}
+
+// accessFix is the access policy rule that lets user pull repo (registry-kit serve's policy; for another registry
+// its own access control says the same).
+func accessFix(user, repo string) string {
+	if user == "" {
+		user = "USER"
+	}
+	return fmt.Sprintf("allow user %q to pull %s: add to the registry's access policy (access-policy.yaml next to htpasswd; "+
+		"deployed: kubectl edit secret registry-htpasswd -n docker-registry)\n"+
+		"  - users: [%s]\n    repos: [%q]\n    actions: [pull]\n"+
+		"or: registry-kit htpasswd add --file htpasswd --user %s --role pull --repos %q", user, repo, user, repo, user, repo)
 }

@@ -29,6 +29,7 @@ const (
 	CauseServiceAccountDrift Cause = "serviceaccount-patched" // the ServiceAccount got pull secrets after the pod was created
 	CauseNoCredentials       Cause = "no-credentials"         // the registry needs credentials and no auths entry matches its host
 	CauseCredentialsRejected Cause = "credentials-rejected"   // the registry (or its token server) rejects the credentials
+	CauseAccessDenied        Cause = "access-denied"          // valid credentials the registry's access policy does not let pull (403)
 	CauseNoRegistryHost      Cause = "no-registry-host"       // the image names no registry, so it goes to Docker Hub
 	CauseImageNotFound       Cause = "image-not-found"        // the repository, tag or digest does not exist
 	CauseInvalidImage        Cause = "invalid-image"          // the image reference does not parse

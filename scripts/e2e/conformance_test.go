@@ -72,13 +72,22 @@ type junitCase struct {
 	Out    string `xml:"system-out"`
 }
 
-// TestConformance runs the OCI distribution-spec conformance suite against `registry-kit serve` with authentication
-// and deletes enabled and every test group on (suiteEnv), prints the counts, and fails on any failure and on any skip
-// outside optionalSkips.
+// TestConformance runs the OCI distribution-spec conformance suite against `registry-kit serve` with authentication,
+// deletes enabled, an access policy giving the suite's user every right (through a rule, so every request goes
+// through the policy) and every test group on (suiteEnv), prints the counts, and fails on any failure and on any
+// skip outside optionalSkips.
 func TestConformance(t *testing.T) {
-	s := startServe(t, "--delete-enabled")
+	policy := filepath.Join(t.TempDir(), "access-policy.yaml")
+	if err := os.WriteFile(policy, []byte("rules:\n  - users: [admin]\n    repos: ['**']\n    actions: [pull, push, delete]\n"+
+		"  - users: ['*']\n    repos: ['**']\n    actions: [pull]\n"), 0o600); err != nil {
+		t.Fatal(err)
+	}
+	s := startServe(t, "--delete-enabled", "--access-policy", policy)
 	if s.Password == "" {
 		t.Fatal("serve did not create the admin password file")
+	}
+	if !strings.Contains(s.Output(), "access policy in effect") {
+		t.Fatalf("serve did not load the access policy:\n%s", s.Output())
 	}
 	runConformance(t, s, s.User, s.Password)
 }

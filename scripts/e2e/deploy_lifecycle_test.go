@@ -91,8 +91,8 @@ func TestDeployLifecycle(t *testing.T) {
 	}
 	t.Logf("second deploy (no-op): %s", second.elapsed.Round(100*1e6))
 	applied := regexp.MustCompile(`(?m)^\S+/\S+ (created|configured|unchanged)$`).FindAllStringSubmatch(second.out, -1)
-	if len(applied) != 6 {
-		t.Errorf("second deploy reported %d objects, want 6:\n%s", len(applied), depRedact(second.out, password))
+	if len(applied) != 7 {
+		t.Errorf("second deploy reported %d objects, want 7 (the puller Secret too):\n%s", len(applied), depRedact(second.out, password))
 	}
 	for _, a := range applied {
 		if a[1] != "unchanged" {

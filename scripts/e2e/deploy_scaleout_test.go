@@ -102,8 +102,8 @@ func TestDeployScaleOut(t *testing.T) {
 	}
 	t.Logf("second deploy (no-op) until 2 replicas + Redis serve: %s", second.elapsed.Round(100*time.Millisecond))
 	applied := regexp.MustCompile(`(?m)^\S+/\S+ (created|configured|unchanged)$`).FindAllStringSubmatch(second.out, -1)
-	if len(applied) != 10 { // namespace, 4 secrets, 2 services, 2 deployments, the PodDisruptionBudget
-		t.Errorf("second deploy reported %d objects, want 10:\n%s", len(applied), depRedact(second.out, password, minio.secret))
+	if len(applied) != 11 { // namespace, 5 secrets (the puller's too), 2 services, 2 deployments, the PodDisruptionBudget
+		t.Errorf("second deploy reported %d objects, want 11:\n%s", len(applied), depRedact(second.out, password, minio.secret))
 	}
 	for _, a := range applied {
 		if a[1] != "unchanged" {
@@ -172,8 +172,8 @@ func TestDeployScaleOut(t *testing.T) {
 			t.Errorf("third deploy: %q, want unchanged", a[0])
 		}
 	}
-	if len(applied) != 10 || !bytes.Equal(liveSecret(t, ns, "registry-redis", manifests.RedisPasswordKey), redisPassword) {
-		t.Errorf("third deploy: %d objects reported (want 10), or the Redis password changed", len(applied))
+	if len(applied) != 11 || !bytes.Equal(liveSecret(t, ns, "registry-redis", manifests.RedisPasswordKey), redisPassword) {
+		t.Errorf("third deploy: %d objects reported (want 11), or the Redis password changed", len(applied))
 	}
 
 	// 5. Undeploy removes the Redis objects, the PodDisruptionBudget, and (no claim being left) the namespace.

@@ -125,11 +125,14 @@ func Deploy(ctx context.Context, c Clients, opts Options) (*Result, error) {
 	}
 	warnings = append(warnings, plainHTTPWarnings(objs)...)
 	if opts.PullSync != nil {
-		extra, err := pullSyncObjects(ctx, c, objs, generated, opts)
+		extra, warning, err := pullSyncObjects(ctx, c, objs, generated, opts)
 		if err != nil {
 			return nil, err
 		}
 		objs = append(objs, extra...)
+		if warning != "" {
+			warnings = append(warnings, warning)
+		}
 	}
 	applied, err := applyAll(ctx, c, objs, applyOptions{force: opts.ForceConflicts, dryRun: opts.DryRun})
 	for _, a := range applied {

@@ -36,39 +36,49 @@ var errPullSyncNoCredential = errors.New("the registry's admin password is only 
 
 // pullSyncObjects returns the controller's objects, and its source Secret when deploy generated the admin
 // credential, for the registry among objs.
-func pullSyncObjects(ctx context.Context, c Clients, objs []*unstructured.Unstructured, generated *manifests.User, opts Options) ([]*unstructured.Unstructured, error) {
+// The source Secret holds the pull-only user's credential when the objects have one (the generator's puller, kept
+// across deploys), so the copies can only pull; without one it falls back to the admin credential deploy generated,
+// and warning says so.
+func pullSyncObjects(ctx context.Context, c Clients, objs []*unstructured.Unstructured, generated *manifests.User, opts Options) (_ []*unstructured.Unstructured, warning string, _ error) {
 	ps := *opts.PullSync
 	if ps.SourceName == "" {
 		ps.SourceName = DefaultPullSyncSource
 	}
 	reg := registryDeployment(objs)
 	if reg == nil {
-		return nil, errors.New("--sync-pull-secrets: no registry-kit Deployment among the objects to deploy")
+		return nil, "", errors.New("--sync-pull-secrets: no registry-kit Deployment among the objects to deploy")
 	}
 	ns := reg.GetNamespace()
 	pullAddr := opts.PullAddress
 	if pullAddr == "" {
 		port := nodePortOf(objs)
 		if port == 0 {
-			return nil, errors.New("--sync-pull-secrets: the registry has no node port, so the address pods pull from is unknown: give --pull-address")
+			return nil, "", errors.New("--sync-pull-secrets: the registry has no node port, so the address pods pull from is unknown: give --pull-address")
 		}
 		pullAddr = net.JoinHostPort(NodeLocalHost, strconv.FormatInt(port, 10))
 	}
 	var out []*unstructured.Unstructured
-	if generated != nil {
-		s, err := pullSyncSource(ns, ps.SourceName, pullAddr, generated)
+	cred := generated
+	if p := findPuller(objs); p != nil {
+		cred = &p.User
+	} else if generated != nil {
+		warning = fmt.Sprintf("the pull-secret controller copies the Secret %q, which deploy fills with the admin credential: it can push, "+
+			"and every namespace the controller reaches gets it. Give a pull-only user's Secret with --pull-secret-source to avoid that", ps.SourceName)
+	}
+	if cred != nil {
+		s, err := pullSyncSource(ns, ps.SourceName, pullAddr, cred)
 		if err != nil {
-			return nil, err
+			return nil, "", err
 		}
 		out = append(out, s)
 	} else {
 		_, err := c.Kube.CoreV1().Secrets(ns).Get(ctx, ps.SourceName, metav1.GetOptions{})
 		switch {
 		case apierrors.IsNotFound(err):
-			return nil, fmt.Errorf("--sync-pull-secrets: secret %s/%s does not exist and %w: add --rotate-password (a new admin password, stored there too), or create it: registry-kit pull-secret create %s -n %s --server %s --username USER --password-stdin --service-account ''",
+			return nil, "", fmt.Errorf("--sync-pull-secrets: secret %s/%s does not exist and %w: add --rotate-password (a new admin password, stored there too), or create it: registry-kit pull-secret create %s -n %s --server %s --username USER --password-stdin --service-account ''",
 				ns, ps.SourceName, errPullSyncNoCredential, ps.SourceName, ns, pullAddr)
 		case err != nil:
-			return nil, explain(err, "get", fmt.Sprintf("secrets %q in namespace %q", ps.SourceName, ns))
+			return nil, "", explain(err, "get", fmt.Sprintf("secrets %q in namespace %q", ps.SourceName, ns))
 		}
 	}
 	m := ps.Controller
@@ -76,13 +86,13 @@ func pullSyncObjects(ctx context.Context, c Clients, objs []*unstructured.Unstru
 	m.Image, m.ImagePullPolicy = containerImage(reg)
 	typed, err := syncer.Manifests(m)
 	if err != nil {
-		return nil, err
+		return nil, "", err
 	}
 	us, err := AllToUnstructured(typed)
 	if err != nil {
-		return nil, err
+		return nil, "", err
 	}
-	return append(out, us...), nil
+	return append(out, us...), warning, nil
 }
 
 func pullSyncSource(ns, name, server string, u *manifests.User) (*unstructured.Unstructured, error) {

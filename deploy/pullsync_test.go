@@ -32,31 +32,46 @@ func generatedObjects(t *testing.T) ([]*unstructured.Unstructured, *manifests.Us
 	return objs, set.GeneratedUser
 }
 
-// TestPullSyncObjects: with a generated admin credential deploy writes the source Secret for the node-local pull
-// address next to the controller's objects; without one it keeps the Secret in the cluster, or says how to get one.
+// TestPullSyncObjects: deploy writes the source Secret for the node-local pull address next to the controller's
+// objects with the pull-only user's credential the generator made; without a puller (an overlay that drops it) it
+// falls back to a generated admin credential with a warning, keeps the Secret in the cluster, or says how to get one.
 func TestPullSyncObjects(t *testing.T) {
-	objs, user := generatedObjects(t)
+	objs, admin := generatedObjects(t)
+	puller := findPuller(objs)
+	if puller == nil {
+		t.Fatal("the generator made no pull-only user")
+	}
+	var noPuller []*unstructured.Unstructured
+	for _, u := range objs {
+		if u.GetKind() != "Secret" || u.GetName() != puller.Secret {
+			noPuller = append(noPuller, u)
+		}
+	}
 	existing := &corev1.Secret{ObjectMeta: metav1.ObjectMeta{Namespace: "docker-registry", Name: DefaultPullSyncSource}}
+	controller := []string{"ServiceAccount", "ClusterRole", "ClusterRoleBinding", "Role", "RoleBinding", "Deployment"}
+	withSource := append([]string{"Secret/registry-kit-pull"}, controller...)
 	tests := []struct {
-		name      string
-		generated *manifests.User
-		cluster   []runtime.Object
-		opts      Options
-		wantKinds []string
-		wantErr   string
+		name        string
+		objs        []*unstructured.Unstructured
+		generated   *manifests.User
+		cluster     []runtime.Object
+		wantKinds   []string
+		wantUser    *manifests.User // the credential in the source Secret
+		wantWarning string
+		wantErr     string
 	}{
-		{name: "generated credential: source secret written", generated: user,
-			wantKinds: []string{"Secret/registry-kit-pull", "ServiceAccount", "ClusterRole", "ClusterRoleBinding", "Role", "RoleBinding", "Deployment"}},
-		{name: "kept credential, source secret in the cluster", cluster: []runtime.Object{existing},
-			wantKinds: []string{"ServiceAccount", "ClusterRole", "ClusterRoleBinding", "Role", "RoleBinding", "Deployment"}},
-		{name: "kept credential, no source secret", wantErr: "add --rotate-password"},
+		{name: "puller, first deploy", objs: objs, generated: admin, wantKinds: withSource, wantUser: &puller.User},
+		{name: "puller, redeploy", objs: objs, cluster: []runtime.Object{existing}, wantKinds: withSource, wantUser: &puller.User},
+		{name: "no puller, generated admin: written with a warning", objs: noPuller, generated: admin, wantKinds: withSource,
+			wantUser: admin, wantWarning: "admin credential: it can push"},
+		{name: "no puller, kept admin, source secret in the cluster", objs: noPuller, cluster: []runtime.Object{existing}, wantKinds: controller},
+		{name: "no puller, kept admin, no source secret", objs: noPuller, wantErr: "add --rotate-password"},
 	}
 	for _, tc := range tests {
 		t.Run(tc.name, func(t *testing.T) {
 			c := Clients{Kube: fake.NewClientset(tc.cluster...)}
-			opts := tc.opts
-			opts.PullSync = &PullSync{}
-			got, err := pullSyncObjects(context.Background(), c, objs, tc.generated, opts)
+			opts := Options{PullSync: &PullSync{}}
+			got, warning, err := pullSyncObjects(context.Background(), c, tc.objs, tc.generated, opts)
 			if tc.wantErr != "" {
 				if err == nil || !strings.Contains(err.Error(), tc.wantErr) || !errors.Is(err, errPullSyncNoCredential) {
 					t.Fatalf("err = %v, want one containing %q", err, tc.wantErr)
@@ -66,13 +81,16 @@ func TestPullSyncObjects(t *testing.T) {
 			if err != nil {
 				t.Fatal(err)
 			}
+			if (tc.wantWarning == "") != (warning == "") || !strings.Contains(warning, tc.wantWarning) {
+				t.Errorf("warning %q, want one containing %q", warning, tc.wantWarning)
+			}
 			var kinds []string
 			for _, u := range got {
 				k := u.GetKind()
 				if k == "Secret" {
 					k += "/" + u.GetName()
 					payload, _, _ := unstructured.NestedString(u.Object, "data", corev1.DockerConfigJsonKey)
-					checkSourcePayload(t, payload, user)
+					checkSourcePayload(t, payload, tc.wantUser)
 				}
 				if k == "Deployment" {
 					if img, _ := containerImage(u); img != manifests.DefaultImage {
@@ -104,6 +122,6 @@ func checkSourcePayload(t *testing.T, b64 string, user *manifests.User) {
 	}
 	entry, ok := cfg.Auths["localhost:30500"]
 	if !ok || entry.Username != user.Name || entry.Password != user.Password {
-		t.Errorf("source secret has no entry for localhost:30500 with the generated user (servers: %d)", len(cfg.Auths))
+		t.Errorf("source secret has no entry for localhost:30500 with user %s's credential (servers: %d)", user.Name, len(cfg.Auths))
 	}
 }

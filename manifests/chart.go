@@ -25,14 +25,16 @@ const (
 )
 
 // ChartOptions are the generator options the chart is rendered from: the defaults, in the release's namespace
-// (helm install --namespace, --create-namespace), named after the release.
+// (helm install --namespace, --create-namespace), named after the release. The chart has no pull-only user and no
+// access policy yet (NoAccessPolicy): their credentials would need templating like the admin password's.
 func ChartOptions() Options {
 	return Options{
-		Namespace:     chartNamespaceSentinel,
-		OmitNamespace: true,
-		Name:          chartNameSentinel,
-		Htpasswd:      []byte(chartHtpasswd),
-		HTTPSecret:    []byte("chart"),
+		Namespace:      chartNamespaceSentinel,
+		OmitNamespace:  true,
+		Name:           chartNameSentinel,
+		Htpasswd:       []byte(chartHtpasswd),
+		HTTPSecret:     []byte("chart"),
+		NoAccessPolicy: true,
 	}
 }
 

@@ -19,10 +19,6 @@ import (
 	"github.com/registry-kit/registry-kit/auth/access"
 )
 
-// catalogMaxEntries is the most repositories one _catalog page returns (distribution's default; without it the
-// embedded configuration would allow none).
-const catalogMaxEntries = 1000
-
 // catalogDefaultEntries is the page size without ?n=, as distribution's.
 const catalogDefaultEntries = 100
 
@@ -125,7 +121,7 @@ func (e *accessEnforcer) catalog(w http.ResponseWriter, r *http.Request, user st
 	n := catalogDefaultEntries
 	if s := q.Get("n"); s != "" {
 		v, err := strconv.Atoi(s)
-		if err != nil || v < 0 || v > catalogMaxEntries {
+		if err != nil || v < 0 || v > maxCatalogEntries {
 			e.next.ServeHTTP(w, r) // distribution's PAGINATION_NUMBER_INVALID
 			return
 		}
@@ -170,11 +166,11 @@ func (e *accessEnforcer) catalog(w http.ResponseWriter, r *http.Request, user st
 	_, _ = w.Write(body)
 }
 
-// catalogPage asks distribution for up to catalogMaxEntries repositories after last. A non-200 answer is returned
+// catalogPage asks distribution for up to maxCatalogEntries repositories after last. A non-200 answer is returned
 // as resp, to be passed on.
 func (e *accessEnforcer) catalogPage(r *http.Request, last string) (repos []string, hasNext bool, resp *bufferedResponse) {
 	sub := r.Clone(r.Context())
-	v := url.Values{"n": {strconv.Itoa(catalogMaxEntries)}}
+	v := url.Values{"n": {strconv.Itoa(maxCatalogEntries)}}
 	if last != "" {
 		v.Set("last", last)
 	}

@@ -47,7 +47,6 @@ func distConfig(cfg Config, secret, authType string, backend storageBackend, red
 	if authType != "" {
 		dc.Auth = configuration.Auth{authType: configuration.Parameters{}}
 	}
-	dc.Catalog.MaxEntries = catalogMaxEntries
 	dc.HTTP.Addr = cfg.Addr
 	dc.HTTP.Secret = secret
 	dc.HTTP.Headers = map[string][]string{"X-Content-Type-Options": {"nosniff"}}

@@ -103,7 +103,6 @@ instead of the generator; its Namespace object is treated the same way.`,
 			if err != nil {
 				return err
 			}
-			warnPullSync(streams.ErrOut, dopts.PullSync)
 			res, err := deploy.Deploy(cmd.Context(), clients, dopts)
 			return o.report(streams, dopts, res, err)
 		},
@@ -124,7 +123,7 @@ instead of the generator; its Namespace object is treated the same way.`,
 	f.StringVar(&o.pullAddress, "pull-address", "", "HOST:PORT pods put in front of image names (default localhost:<node-port>, pulled through each node's loopback)")
 	f.StringSliceVar(&o.pullSecretNS, "pull-secret-namespaces", nil,
 		"create a pull Secret with the pull-only user "+manifests.PullerUser+" in these namespaces (comma-separated) once the registry serves")
-	f.StringVar(&o.pullSecretName, "pull-secret-name", deploy.DefaultPullSecretName, "name of the pull Secrets --pull-secret-namespaces creates")
+	f.StringVar(&o.pullSecretName, "pull-secret-name", deploy.DefaultPullSecretName, "name of the pull Secrets --pull-secret-namespaces creates and --sync-pull-secrets copies to namespaces")
 	f.BoolVar(&o.printRBAC, "print-rbac", false, "print the Role (in the namespace -n names) and ClusterRole deploy and undeploy need, with how to bind them, and exit")
 	o.pullSync.addFlags(f)
 	return cmd
@@ -151,7 +150,7 @@ func (o *deployOptions) toOptions(cmd *cobra.Command, streams IOStreams) (deploy
 			errs = append(errs, fmt.Errorf("%s %q: want HOST:PORT", flag, v))
 		}
 	}
-	pullSync, err := o.pullSync.toPullSync(cmd.Flags().Changed)
+	pullSync, err := o.pullSync.toPullSync(cmd.Flags().Changed, o.pullSecretName)
 	if err != nil {
 		errs = append(errs, err)
 	}

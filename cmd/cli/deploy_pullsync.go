@@ -3,7 +3,6 @@ package cli
 import (
 	"errors"
 	"fmt"
-	"io"
 
 	"github.com/spf13/pflag"
 	"k8s.io/apimachinery/pkg/labels"
@@ -28,14 +27,15 @@ func (p *pullSyncFlags) addFlags(f *pflag.FlagSet) {
 	f.StringVar(&p.selector, "sync-pull-secrets", "", "also deploy the pull-secret controller: a copy of the pull secret in every namespace matching this label selector (every namespace but kube-* without one), added to their ServiceAccounts")
 	f.Lookup("sync-pull-secrets").NoOptDefVal = syncEverywhere
 	f.StringVar(&p.source, "pull-secret-source", deploy.DefaultPullSyncSource, "with --sync-pull-secrets: the dockerconfigjson Secret in the registry's namespace the controller copies (deploy writes it when it generates the admin password)")
-	f.StringVar(&p.target, "pull-secret-name", "", "with --sync-pull-secrets: name of the copies (default: the source's name)")
 	f.StringVar(&p.serviceAccounts, "sync-service-accounts", "default", `with --sync-pull-secrets: ServiceAccounts to patch: "default", "all", "none" or a list of names`)
 }
 
 // toPullSync returns nil when --sync-pull-secrets was not given.
-func (p *pullSyncFlags) toPullSync(changed func(string) bool) (*deploy.PullSync, error) {
+// target is --pull-secret-name, the name of the copies (shared with --pull-secret-namespaces).
+func (p *pullSyncFlags) toPullSync(changed func(string) bool, target string) (*deploy.PullSync, error) {
+	p.target = target
 	if !changed("sync-pull-secrets") {
-		for _, name := range []string{"pull-secret-source", "pull-secret-name", "sync-service-accounts"} {
+		for _, name := range []string{"pull-secret-source", "sync-service-accounts"} {
 			if changed(name) {
 				return nil, fmt.Errorf("--%s: needs --sync-pull-secrets", name)
 			}
@@ -64,13 +64,4 @@ func (p *pullSyncFlags) toPullSync(changed func(string) bool) (*deploy.PullSync,
 		errs = append(errs, fmt.Errorf("--sync-service-accounts: %w", err))
 	}
 	return ps, errors.Join(errs...)
-}
-
-// warnPullSync says what the controller hands out.
-func warnPullSync(w io.Writer, ps *deploy.PullSync) {
-	if ps == nil {
-		return
-	}
-	fmt.Fprintf(w, "Warning: the pull-secret controller copies the Secret %q, which deploy fills with the admin credential: it can push, "+
-		"and every namespace the controller reaches gets it. Give a pull-only user's Secret with --pull-secret-source to avoid that.\n", ps.SourceName)
 }

@@ -26,17 +26,19 @@ func TestPullSyncFlags(t *testing.T) {
 		{name: "bad selector", args: []string{"--sync-pull-secrets=a=(b"}, wantErr: `--sync-pull-secrets "a=(b"`},
 		{name: "empty selector", args: []string{"--sync-pull-secrets="}, wantErr: "empty selector"},
 		{name: "bad names", args: []string{"--sync-pull-secrets", "--pull-secret-name", "Reg_Cred"}, wantErr: `--pull-secret-name "Reg_Cred"`},
-		{name: "a sync flag without --sync-pull-secrets", args: []string{"--pull-secret-name", "regcred"}, wantErr: "--pull-secret-name: needs --sync-pull-secrets"},
+		{name: "a sync flag without --sync-pull-secrets", args: []string{"--pull-secret-source", "regcred"}, wantErr: "--pull-secret-source: needs --sync-pull-secrets"},
+		{name: "--pull-secret-name alone (it also names --pull-secret-namespaces' Secrets)", args: []string{"--pull-secret-name", "regcred"}, want: nil},
 	}
 	for _, tc := range tests {
 		t.Run(tc.name, func(t *testing.T) {
 			var p pullSyncFlags
 			fs := pflag.NewFlagSet("deploy", pflag.ContinueOnError)
 			p.addFlags(fs)
+			target := fs.String("pull-secret-name", "", "deploy's flag, shared with --pull-secret-namespaces")
 			if err := fs.Parse(tc.args); err != nil {
 				t.Fatal(err)
 			}
-			got, err := p.toPullSync(fs.Changed)
+			got, err := p.toPullSync(fs.Changed, *target)
 			if tc.wantErr != "" {
 				if err == nil || !strings.Contains(err.Error(), tc.wantErr) {
 					t.Fatalf("err = %v, want one containing %q", err, tc.wantErr)

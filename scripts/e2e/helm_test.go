@@ -87,6 +87,7 @@ func TestHelmChartTemplate(t *testing.T) {
 	base := func(o manifests.Options) manifests.Options {
 		o.Namespace, o.OmitNamespace, o.Name = "images", true, "registry"
 		o.Htpasswd, o.HTTPSecret = []byte(ht), []byte("helm-http-secret")
+		o.NoAccessPolicy = true // the chart has no pull-only user yet (manifests.ChartOptions)
 		return o
 	}
 	for _, tc := range []struct {

@@ -18,8 +18,10 @@ import (
 	"k8s.io/apimachinery/pkg/types"
 	"k8s.io/apimachinery/pkg/util/wait"
 
+	"github.com/registry-kit/registry-kit/auth/dockerconfig"
 	"github.com/registry-kit/registry-kit/deploy/doctor"
 	"github.com/registry-kit/registry-kit/deploy/pullsecret/syncer"
+	"github.com/registry-kit/registry-kit/manifests"
 )
 
 // TestDeploySyncPullSecrets: a ServiceAccount bound to exactly the Role and ClusterRole of --print-rbac runs
@@ -58,7 +60,10 @@ func TestDeploySyncPullSecrets(t *testing.T) {
 		t.Fatalf("deploy --sync-pull-secrets with the --print-rbac role: %v\n%s", first.err, out)
 	}
 	t.Logf("deploy --sync-pull-secrets, from scratch to serving: %s", first.elapsed.Round(100*time.Millisecond))
-	for _, want := range []string{"Warning: the pull-secret controller copies", "it can push",
+	if strings.Contains(out, "it can push") {
+		t.Errorf("deploy warns that the copies can push, but they should hold the pull-only user:\n%s", out)
+	}
+	for _, want := range []string{
 		"secret/registry-kit-pull created", "serviceaccount/" + syncer.AppName + " created",
 		"clusterrole.rbac.authorization.k8s.io/" + syncer.AppName + " created", "role.rbac.authorization.k8s.io/" + syncer.AppName + " created",
 		"deployment.apps/" + syncer.AppName + " created"} {
@@ -117,6 +122,20 @@ func TestDeploySyncPullSecrets(t *testing.T) {
 			t.Log(describePod(cs, app, p.Name))
 		}
 		t.Fatalf("the app in namespace %s did not run with the controller's copy", app)
+	}
+	// The copy holds the pull-only user, never the admin.
+	cp, err := cs.CoreV1().Secrets(app).Get(ctx, "registry-kit-pull", metav1.GetOptions{})
+	if err != nil {
+		t.Fatalf("reading the copy in %s: %v", app, err)
+	}
+	cfg, err := dockerconfig.Parse(cp.Data[corev1.DockerConfigJsonKey])
+	if err != nil {
+		t.Fatalf("the copy in %s: %v", app, err)
+	}
+	for server, e := range cfg.Auths {
+		if e.Username != manifests.PullerUser {
+			t.Errorf("the copy in %s holds user %q for %s, want the pull-only %q", app, e.Username, server, manifests.PullerUser)
+		}
 	}
 
 	// doctor on a pod in a namespace the selector leaves out names the label to add; adding it fixes the pull.

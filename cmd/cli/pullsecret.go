@@ -48,7 +48,7 @@ type pullSecretCreateOptions struct {
 func newPullSecretCommand(streams IOStreams) *cobra.Command {
 	cmd := &cobra.Command{
 		Use:   "pull-secret",
-		Short: "Create image pull Secrets (kubernetes.io/dockerconfigjson) and wire them into ServiceAccounts",
+		Short: "Create image pull Secrets (kubernetes.io/dockerconfigjson), wire them into ServiceAccounts, and keep them in sync",
 		Args:  cobra.NoArgs,
 	}
 	cmd.AddCommand(newPullSecretCreateCommand(streams), newPullSecretSyncCommand(streams))

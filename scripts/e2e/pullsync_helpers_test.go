@@ -18,8 +18,9 @@ import (
 	corev1 "k8s.io/api/core/v1"
 	metav1 "k8s.io/apimachinery/pkg/apis/meta/v1"
 	"k8s.io/apimachinery/pkg/util/wait"
-	"k8s.io/apimachinery/pkg/watch"
+	"k8s.io/client-go/informers"
 	"k8s.io/client-go/kubernetes"
+	"k8s.io/client-go/tools/cache"
 	"k8s.io/client-go/tools/clientcmd"
 
 	"github.com/registry-kit/registry-kit/internal/lockedbuf"
@@ -102,52 +103,50 @@ func leaseHolder(t *testing.T, cs kubernetes.Interface, ns, name string) string 
 	return *l.Spec.HolderIdentity
 }
 
-// saTimes records, from a watch on every ServiceAccount named default, when each one was first seen and when it
+// saTimes records, from an informer on every ServiceAccount named default, when each one was first seen and when it
 // first listed the pull secret.
 type saTimes struct {
 	mu      sync.Mutex
 	seen    map[string]time.Time
 	patched map[string]time.Time
 	events  int
-	ended   string // why the watch ended, if it did
 }
 
 func watchDefaultSAs(t *testing.T, secret string) *saTimes {
 	t.Helper()
 	ctx, cancel := context.WithCancel(context.Background())
 	t.Cleanup(cancel)
-	w, err := watchClient(t).CoreV1().ServiceAccounts("").Watch(ctx, metav1.ListOptions{FieldSelector: "metadata.name=default"})
-	if err != nil {
-		t.Fatalf("watching service accounts: %v", err)
-	}
+	// An informer, not a bare watch: a watch from "now" can end at once ("Too large resource version") on a
+	// busy API server, and the informer lists and watches again.
+	factory := informers.NewSharedInformerFactoryWithOptions(watchClient(t), 0, informers.WithTweakListOptions(func(o *metav1.ListOptions) {
+		o.FieldSelector = "metadata.name=default"
+	}))
 	s := &saTimes{seen: map[string]time.Time{}, patched: map[string]time.Time{}}
-	go func() {
-		defer w.Stop()
-		for ev := range w.ResultChan() {
-			s.mu.Lock()
-			s.events++
-			s.mu.Unlock()
-			sa, ok := ev.Object.(*corev1.ServiceAccount)
-			if !ok || ev.Type == watch.Deleted {
-				if st, ok := ev.Object.(*metav1.Status); ok {
-					s.mu.Lock()
-					s.ended = st.Message
-					s.mu.Unlock()
-				}
-				continue
-			}
-			now := time.Now()
-			s.mu.Lock()
-			if _, ok := s.seen[sa.Namespace]; !ok {
-				s.seen[sa.Namespace] = now
-			}
-			has := slices.ContainsFunc(sa.ImagePullSecrets, func(r corev1.LocalObjectReference) bool { return r.Name == secret })
-			if _, ok := s.patched[sa.Namespace]; !ok && has {
-				s.patched[sa.Namespace] = now
-			}
-			s.mu.Unlock()
+	record := func(obj any) {
+		sa, ok := obj.(*corev1.ServiceAccount)
+		if !ok {
+			return
 		}
-	}()
+		now := time.Now()
+		s.mu.Lock()
+		defer s.mu.Unlock()
+		s.events++
+		if _, ok := s.seen[sa.Namespace]; !ok {
+			s.seen[sa.Namespace] = now
+		}
+		has := slices.ContainsFunc(sa.ImagePullSecrets, func(r corev1.LocalObjectReference) bool { return r.Name == secret })
+		if _, ok := s.patched[sa.Namespace]; !ok && has {
+			s.patched[sa.Namespace] = now
+		}
+	}
+	inf := factory.Core().V1().ServiceAccounts().Informer()
+	if _, err := inf.AddEventHandler(cache.ResourceEventHandlerFuncs{AddFunc: record, UpdateFunc: func(_, obj any) { record(obj) }}); err != nil {
+		t.Fatal(err)
+	}
+	factory.Start(ctx.Done())
+	if !cache.WaitForCacheSync(ctx.Done(), inf.HasSynced) {
+		t.Fatal("the ServiceAccount informer did not sync")
+	}
 	return s
 }
 
@@ -169,51 +168,13 @@ func watchClient(t *testing.T) kubernetes.Interface {
 func (s *saTimes) describe() string {
 	s.mu.Lock()
 	defer s.mu.Unlock()
-	return fmt.Sprintf("%d watch events, %d service accounts seen, %d patched, ended: %q", s.events, len(s.seen), len(s.patched), s.ended)
+	return fmt.Sprintf("%d informer events, %d service accounts seen, %d patched", s.events, len(s.seen), len(s.patched))
 }
 
 func (s *saTimes) get(ns string) (seen, patched time.Time) {
 	s.mu.Lock()
 	defer s.mu.Unlock()
 	return s.seen[ns], s.patched[ns]
-}
-
-// pullFailures records, from a watch on pods labelled app=<app>, the pods that ever waited with ErrImagePull or
-// ImagePullBackOff, and whether each was admitted with a pull secret.
-type pullFailures struct {
-	mu         sync.Mutex
-	failed     map[string]bool // namespace/name
-	withSecret map[string]bool
-}
-
-func watchPullFailures(t *testing.T, app string) *pullFailures {
-	t.Helper()
-	ctx, cancel := context.WithCancel(context.Background())
-	t.Cleanup(cancel)
-	w, err := watchClient(t).CoreV1().Pods("").Watch(ctx, metav1.ListOptions{LabelSelector: "app=" + app})
-	if err != nil {
-		t.Fatalf("watching pods: %v", err)
-	}
-	f := &pullFailures{failed: map[string]bool{}, withSecret: map[string]bool{}}
-	go func() {
-		defer w.Stop()
-		for ev := range w.ResultChan() {
-			pod, ok := ev.Object.(*corev1.Pod)
-			if !ok {
-				continue
-			}
-			key := pod.Namespace + "/" + pod.Name
-			f.mu.Lock()
-			f.withSecret[key] = len(pod.Spec.ImagePullSecrets) > 0
-			for _, c := range pod.Status.ContainerStatuses {
-				if w := c.State.Waiting; w != nil && (w.Reason == "ErrImagePull" || w.Reason == "ImagePullBackOff") {
-					f.failed[key] = true
-				}
-			}
-			f.mu.Unlock()
-		}
-	}()
-	return f
 }
 
 // appDeployment runs one test-app pod from image through the namespace's default ServiceAccount, naming no pull

@@ -127,6 +127,7 @@ func clusterRules(target string) []rbacv1.PolicyRule {
 			Verbs: []string{"get", "list", "watch", "update", "delete"}},
 		{APIGroups: []string{""}, Resources: []string{"serviceaccounts"}, Verbs: []string{"get", "list", "watch", "patch"}},
 		{APIGroups: []string{""}, Resources: []string{"namespaces"}, Verbs: []string{"list", "watch"}},
+		// patch: the event recorder folds a repeated Event into a count on the first one.
 		{APIGroups: []string{"", "events.k8s.io"}, Resources: []string{"events"}, Verbs: []string{"create", "patch"}},
 	}
 }

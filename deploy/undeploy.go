@@ -10,6 +10,8 @@ import (
 	metav1 "k8s.io/apimachinery/pkg/apis/meta/v1"
 	"k8s.io/apimachinery/pkg/apis/meta/v1/unstructured"
 	"k8s.io/apimachinery/pkg/runtime/schema"
+
+	"github.com/registry-kit/registry-kit/deploy/pullsecret/syncer"
 )
 
 // UndeployOptions say what Undeploy removes.
@@ -74,6 +76,7 @@ func Undeploy(ctx context.Context, c Clients, opts UndeployOptions) (*UndeployRe
 	}
 
 	res := &UndeployResult{}
+	pullSyncDeployed := false
 	kinds := undeployKinds
 	if opts.DeleteData {
 		kinds = append(append([]schema.GroupVersionResource(nil), kinds...), pvcResource)
@@ -91,12 +94,13 @@ func Undeploy(ctx context.Context, c Clients, opts UndeployOptions) (*UndeployRe
 			if !appliedByUs(u) {
 				continue
 			}
+			pullSyncDeployed = pullSyncDeployed || u.GetName() == syncer.AppName
 			if err := deleteOne(ctx, c, gvr, u, opts, res); err != nil {
 				return res, err
 			}
 		}
 	}
-	if err := undeployPullSync(ctx, c, opts, res); err != nil {
+	if err := undeployPullSync(ctx, c, opts, res, pullSyncDeployed); err != nil {
 		return res, err
 	}
 	if !opts.DeleteData {

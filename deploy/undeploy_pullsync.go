@@ -25,8 +25,18 @@ var (
 // undeployPullSync removes what `deploy --sync-pull-secrets` added besides the Deployment (already deleted by
 // then): the controller's Role and RoleBinding, its ClusterRole and ClusterRoleBinding when they bind this
 // namespace's controller, its Lease, and, with DeleteCopies, the copies it made and the references it added.
-func undeployPullSync(ctx context.Context, c Clients, opts UndeployOptions, res *UndeployResult) error {
+//
+// deployed says the controller's own objects were among what undeploy found; without them (and without
+// DeleteCopies) a subject holding only the base --print-rbac rights may not read RBAC objects at all, and a refusal
+// means there is nothing of the controller's it could remove.
+func undeployPullSync(ctx context.Context, c Clients, opts UndeployOptions, res *UndeployResult, deployed bool) error {
 	ns := opts.Namespace
+	skipMissing := func(err error, gvr schema.GroupVersionResource, ns string) error {
+		if !deployed && !opts.DeleteCopies && apierrors.IsForbidden(err) {
+			return nil
+		}
+		return skipMissing(err, gvr, ns)
+	}
 	for _, gvr := range []schema.GroupVersionResource{roleBindingsResource, rolesResource} {
 		u, err := c.Dynamic.Resource(gvr).Namespace(ns).Get(ctx, syncer.AppName, metav1.GetOptions{})
 		if err := skipMissing(err, gvr, ns); err != nil || u == nil {

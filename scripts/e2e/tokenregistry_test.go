@@ -144,7 +144,6 @@ type tokenRegistry struct {
 // registry's own host:port (SSRF guard), and a name is what real deployments use anyway.
 func startTokenRegistry(t *testing.T) *tokenRegistry {
 	t.Helper()
-	bin := needTool(t, "registry")
 	iss := newJWTIssuer(t)
 	tr := &tokenRegistry{User: "tokenuser", Pass: "token-Pa55-" + strconv.FormatInt(time.Now().UnixNano(), 36)}
 
@@ -181,32 +180,7 @@ auth:
     issuer: %s
     rootcertbundle: %s
 `, filepath.Join(dir, "data"), tr.Addr, tr.Realm, tokenService, tokenIssuer, bundle)
-	cfgPath := filepath.Join(dir, "config.yml")
-	if err := os.WriteFile(cfgPath, []byte(cfg), 0o600); err != nil {
-		t.Fatal(err)
-	}
-	log := &lockedbuf.Buffer{}
-	cmd := exec.Command(bin, "serve", cfgPath)
-	cmd.Env = append(os.Environ(), "OTEL_TRACES_EXPORTER=none")
-	cmd.Stdout, cmd.Stderr = log, log
-	cmd.SysProcAttr = &syscall.SysProcAttr{Setpgid: true}
-	if err := cmd.Start(); err != nil {
-		t.Fatalf("starting stock registry: %v", err)
-	}
-	done := make(chan struct{})
-	go func() { _ = cmd.Wait(); close(done) }()
-	t.Cleanup(func() {
-		_ = syscall.Kill(-cmd.Process.Pid, syscall.SIGTERM)
-		select {
-		case <-done:
-		case <-time.After(10 * time.Second):
-			_ = syscall.Kill(-cmd.Process.Pid, syscall.SIGKILL)
-			<-done
-		}
-		if t.Failed() {
-			t.Logf("stock registry output:\n%s", log.String())
-		}
-	})
+	done, log := runStockRegistry(t, dir, cfg)
 	deadline := time.Now().Add(20 * time.Second)
 	for {
 		resp, err := http.Get("http://" + tr.Addr + "/v2/")
@@ -267,4 +241,38 @@ func TestTokenIssuerAcceptedByDistribution(t *testing.T) {
 	if got := get(""); got != http.StatusUnauthorized {
 		t.Errorf("/v2/ without a token: status %d, want 401", got)
 	}
+}
+
+// runStockRegistry starts stock distribution (the `registry` tool) with the configuration cfg, written into dir, and
+// stops it when the test ends (printing its output if the test failed). done is closed when it exits.
+func runStockRegistry(t *testing.T, dir, cfg string) (done <-chan struct{}, log *lockedbuf.Buffer) {
+	t.Helper()
+	bin := needTool(t, "registry")
+	cfgPath := filepath.Join(dir, "config.yml")
+	if err := os.WriteFile(cfgPath, []byte(cfg), 0o600); err != nil {
+		t.Fatal(err)
+	}
+	log = &lockedbuf.Buffer{}
+	cmd := exec.Command(bin, "serve", cfgPath)
+	cmd.Env = append(os.Environ(), "OTEL_TRACES_EXPORTER=none")
+	cmd.Stdout, cmd.Stderr = log, log
+	cmd.SysProcAttr = &syscall.SysProcAttr{Setpgid: true}
+	if err := cmd.Start(); err != nil {
+		t.Fatalf("starting stock registry: %v", err)
+	}
+	exited := make(chan struct{})
+	go func() { _ = cmd.Wait(); close(exited) }()
+	t.Cleanup(func() {
+		_ = syscall.Kill(-cmd.Process.Pid, syscall.SIGTERM)
+		select {
+		case <-exited:
+		case <-time.After(10 * time.Second):
+			_ = syscall.Kill(-cmd.Process.Pid, syscall.SIGKILL)
+			<-exited
+		}
+		if t.Failed() {
+			t.Logf("stock registry output:\n%s", log.String())
+		}
+	})
+	return exited, log
 }

@@ -76,7 +76,7 @@ func TestGenerateKeepsRedisPassword(t *testing.T) {
 		t.Run(tc.name, func(t *testing.T) {
 			o := scaleOutOptions()
 			o.Redis.Password = tc.given
-			objs, _, err := generate(context.Background(), Clients{Kube: fake.NewClientset(tc.cluster...)}, o, false)
+			objs, _, err := generate(context.Background(), Clients{Kube: fake.NewClientset(tc.cluster...)}, o, false, false)
 			if err != nil {
 				t.Fatal(err)
 			}
@@ -90,7 +90,7 @@ func TestGenerateKeepsRedisPassword(t *testing.T) {
 		})
 	}
 	// --rotate-password rotates the admin password only.
-	objs, _, err := generate(context.Background(), Clients{Kube: fake.NewClientset(live)}, scaleOutOptions(), true)
+	objs, _, err := generate(context.Background(), Clients{Kube: fake.NewClientset(live)}, scaleOutOptions(), true, false)
 	if err != nil {
 		t.Fatal(err)
 	}

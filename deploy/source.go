@@ -29,6 +29,9 @@ type Source struct {
 	// RotatePassword makes Generate create a new admin password even when the htpasswd Secret exists (users
 	// given in Generate.Users are kept; other entries of the old file are dropped). The HTTP secret is kept.
 	RotatePassword bool
+	// RotatePullerPassword makes Generate create a new password for the pull-only user (in its Secret and the
+	// htpasswd; the admin password and the access policy are kept). Pull secrets deploy writes follow it.
+	RotatePullerPassword bool
 }
 
 func (s Source) validate() error {
@@ -45,6 +48,8 @@ func (s Source) validate() error {
 		return errors.New("give one source of objects: generator options, a kustomize directory or objects")
 	case s.RotatePassword && s.Generate == nil:
 		return errors.New("--rotate-password works with the generator, not with -k (edit the overlay's htpasswd instead)")
+	case s.RotatePullerPassword && s.Generate == nil:
+		return errors.New("--rotate-puller-password works with the generator, not with -k (edit the overlay's htpasswd instead)")
 	}
 	return nil
 }
@@ -56,7 +61,7 @@ func (s Source) objects(ctx context.Context, c Clients) ([]*unstructured.Unstruc
 	}
 	switch {
 	case s.Generate != nil:
-		return generate(ctx, c, *s.Generate, s.RotatePassword)
+		return generate(ctx, c, *s.Generate, s.RotatePassword, s.RotatePullerPassword)
 	case s.KustomizeDir != "":
 		objs, err := BuildKustomization(s.KustomizeDir)
 		if err != nil {
@@ -67,7 +72,7 @@ func (s Source) objects(ctx context.Context, c Clients) ([]*unstructured.Unstruc
 	return s.Objects, nil, nil
 }
 
-func generate(ctx context.Context, c Clients, o manifests.Options, rotate bool) ([]*unstructured.Unstructured, *manifests.User, error) {
+func generate(ctx context.Context, c Clients, o manifests.Options, rotate, rotatePuller bool) ([]*unstructured.Unstructured, *manifests.User, error) {
 	if err := o.Validate(); err != nil {
 		return nil, nil, err
 	}
@@ -95,7 +100,8 @@ func generate(ctx context.Context, c Clients, o manifests.Options, rotate bool) 
 			o.Redis.Password = creds.RedisPassword
 		}
 		// So is the pull-only user's password: pull secrets spread to namespaces and nodes keep working.
-		if o.PullerPassword == "" {
+		// (--rotate-puller-password: the generator draws a new one and replaces its line in the kept htpasswd.)
+		if o.PullerPassword == "" && !rotatePuller {
 			o.PullerPassword = string(creds.PullerPassword)
 		}
 		var generated *manifests.User

@@ -35,6 +35,7 @@ type deployOptions struct {
 	serviceType    string
 	nodePort       int32
 	rotatePassword bool
+	rotatePuller   bool
 
 	forceConflicts bool
 	dryRun         string
@@ -114,6 +115,7 @@ instead of the generator; its Namespace object is treated the same way.`,
 	f.StringVar(&o.serviceType, "service-type", string(corev1.ServiceTypeNodePort), "NodePort (reachable by the nodes), LoadBalancer or ClusterIP")
 	f.Int32Var(&o.nodePort, "node-port", deployDefaultNodePort, "fixed node port (0 lets the cluster choose)")
 	f.BoolVar(&o.rotatePassword, "rotate-password", false, "replace the htpasswd Secret with a new random admin password (printed once)")
+	f.BoolVar(&o.rotatePuller, "rotate-puller-password", false, "give the pull-only user "+manifests.PullerUser+" a new random password (the pull Secrets deploy writes, and the controller's copies, follow)")
 	f.BoolVar(&o.forceConflicts, "force-conflicts", false, "take over fields another field manager owns (after hand edits)")
 	f.StringVar(&o.dryRun, "dry-run", "none", "none, client (show what would be applied) or server (let the API server check it, persisting nothing)")
 	f.StringVarP(&o.output, "output", "o", "", "print the applied (or would-be applied) objects: yaml")
@@ -173,7 +175,7 @@ func (o *deployOptions) toOptions(cmd *cobra.Command, streams IOStreams) (deploy
 		PullSecretName:       o.pullSecretName,
 	}
 	if o.kustomizeDir != "" {
-		for _, name := range append(o.names, "service-type", "node-port", "rotate-password") {
+		for _, name := range append(o.names, "service-type", "node-port", "rotate-password", "rotate-puller-password") {
 			if cmd.Flags().Changed(name) {
 				errs = append(errs, fmt.Errorf("--%s: cannot be combined with -k (the overlay says what to deploy)", name))
 			}
@@ -188,7 +190,7 @@ func (o *deployOptions) toOptions(cmd *cobra.Command, streams IOStreams) (deploy
 	errs = append(errs, merrs...)
 	// Validate what did parse too, so one run reports every problem.
 	errs = append(errs, mopts.Validate())
-	dopts.Source = deploy.Source{Generate: &mopts, RotatePassword: o.rotatePassword}
+	dopts.Source = deploy.Source{Generate: &mopts, RotatePassword: o.rotatePassword, RotatePullerPassword: o.rotatePuller}
 	return dopts, errors.Join(errs...)
 }
 

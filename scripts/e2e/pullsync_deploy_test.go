@@ -7,6 +7,7 @@ import (
 	"crypto/rand"
 	"encoding/hex"
 	"fmt"
+	"net/http"
 	"slices"
 	"strings"
 	"testing"
@@ -17,6 +18,7 @@ import (
 	metav1 "k8s.io/apimachinery/pkg/apis/meta/v1"
 	"k8s.io/apimachinery/pkg/types"
 	"k8s.io/apimachinery/pkg/util/wait"
+	"k8s.io/client-go/kubernetes"
 
 	"github.com/registry-kit/registry-kit/auth/dockerconfig"
 	"github.com/registry-kit/registry-kit/deploy/doctor"
@@ -181,6 +183,40 @@ func TestDeploySyncPullSecrets(t *testing.T) {
 		}
 	}
 
+	// --rotate-puller-password: the controller's copy follows within seconds, the old password is refused, and a
+	// new pod pulls with the new one.
+	oldPW := copyPassword(t, cs, app)
+	rot := depRun(t, "", append(args, "--rotate-puller-password")...)
+	if rot.err != nil {
+		t.Fatalf("deploy --rotate-puller-password: %v\n%s", rot.err, depRedact(rot.out, password, tok, oldPW))
+	}
+	rotated := time.Now()
+	var newPW string
+	if err := wait.PollUntilContextTimeout(ctx, 200*time.Millisecond, time.Minute, true, func(ctx context.Context) (bool, error) {
+		newPW = copyPassword(t, cs, app)
+		return newPW != oldPW, nil
+	}); err != nil {
+		t.Fatalf("the copy in %s still holds the old puller password a minute after --rotate-puller-password", app)
+	}
+	t.Logf("--rotate-puller-password: the copy in %s followed %s after deploy returned", app, time.Since(rotated).Round(10*time.Millisecond))
+	for _, c := range []struct {
+		what, pw string
+		want int
+	}{{"old", oldPW, http.StatusUnauthorized}, {"new", newPW, http.StatusOK}} {
+		req, _ := http.NewRequest(http.MethodGet, "http://"+push+"/v2/", nil)
+		req.SetBasicAuth(manifests.PullerUser, c.pw)
+		resp, err := http.DefaultClient.Do(req)
+		if err != nil {
+			t.Fatalf("GET /v2/ with the %s puller password: %v", c.what, err)
+		}
+		resp.Body.Close()
+		if resp.StatusCode != c.want {
+			t.Errorf("GET /v2/ with the %s puller password: %d, want %d", c.what, resp.StatusCode, c.want)
+		}
+	}
+	createPodObject(t, cs, app, testAppPod("after-rotation", podImage, corev1.PullAlways))
+	waitPodPhase(t, cs, app, "after-rotation", corev1.PodRunning)
+
 	// undeploy --delete-copies, with the same role.
 	un := depRun(t, "", "undeploy", "--kubeconfig", kubeconfig, "-n", ns, "--delete-copies", "--delete-data")
 	unOut := depRedact(un.out, password, tok)
@@ -203,4 +239,22 @@ func TestDeploySyncPullSecrets(t *testing.T) {
 	if _, err := cs.RbacV1().ClusterRoles().Get(ctx, syncer.AppName, metav1.GetOptions{}); !apierrors.IsNotFound(err) {
 		t.Errorf("ClusterRole %s is still there (err %v)", syncer.AppName, err)
 	}
+}
+
+// copyPassword is the puller password in the controller's copy in namespace ns.
+func copyPassword(t *testing.T, cs kubernetes.Interface, ns string) string {
+	t.Helper()
+	cp, err := cs.CoreV1().Secrets(ns).Get(context.Background(), "registry-kit-pull", metav1.GetOptions{})
+	if err != nil {
+		t.Fatalf("reading the copy in %s: %v", ns, err)
+	}
+	cfg, err := dockerconfig.Parse(cp.Data[corev1.DockerConfigJsonKey])
+	if err != nil {
+		t.Fatalf("the copy in %s: %v", ns, err)
+	}
+	for _, e := range cfg.Auths {
+		return e.Password
+	}
+	t.Fatalf("the copy in %s has no entry", ns)
+	return ""
 }

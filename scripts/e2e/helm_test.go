@@ -16,6 +16,7 @@ import (
 	"os"
 	"os/exec"
 	"path/filepath"
+	"regexp"
 	"slices"
 	"strings"
 	"testing"
@@ -73,6 +74,51 @@ func objectsOf(t *testing.T, stream string) []map[string]any {
 	return objs
 }
 
+// verifiedPuller checks that the pull-only user's Secret (registry-puller, kubernetes.io/basic-auth) holds a
+// password its htpasswd line verifies, then replaces the two (a random password and a salted hash on either side)
+// by fixed text, so the rest of the objects compare exactly.
+func verifiedPuller(t *testing.T, what string, objs []map[string]any) []map[string]any {
+	t.Helper()
+	byName := map[string]map[string]any{}
+	for _, o := range objs {
+		if o["kind"] == "Secret" {
+			byName[o["metadata"].(map[string]any)["name"].(string)] = o
+		}
+	}
+	puller, ht := byName["registry-puller"], byName["registry-htpasswd"]
+	if puller == nil || ht == nil {
+		t.Fatalf("%s: no Secret registry-puller (%v) or registry-htpasswd (%v)", what, puller != nil, ht != nil)
+	}
+	pd, hd := secretData(t, puller), secretData(t, ht)
+	if puller["type"] != string(corev1.SecretTypeBasicAuth) || string(pd[corev1.BasicAuthUsernameKey]) != manifests.PullerUser {
+		t.Errorf("%s: Secret registry-puller has type %v and username %q, want %s and %s", what, puller["type"],
+			pd[corev1.BasicAuthUsernameKey], corev1.SecretTypeBasicAuth, manifests.PullerUser)
+	}
+	pw := string(pd[corev1.BasicAuthPasswordKey])
+	f, err := htpasswd.Parse(bytes.NewReader(hd[manifests.HtpasswdKey]))
+	if err != nil {
+		t.Fatalf("%s: the htpasswd Secret does not parse: %v", what, err)
+	}
+	if len(pw) < 24 || !f.Verify(manifests.PullerUser, pw) {
+		t.Errorf("%s: the htpasswd does not verify %s with the %d-character password of Secret registry-puller", what, manifests.PullerUser, len(pw))
+	}
+	pullerLine := regexp.MustCompile(`(?m)^` + manifests.PullerUser + `:.*$`)
+	ht["data"].(map[string]any)[manifests.HtpasswdKey] = pullerLine.ReplaceAllLiteralString(string(hd[manifests.HtpasswdKey]), manifests.PullerUser+":<verified>")
+	puller["data"].(map[string]any)[corev1.BasicAuthPasswordKey] = "<verified>"
+	return objs
+}
+
+// secretData decodes a Secret object's data.
+func secretData(t *testing.T, o map[string]any) map[string][]byte {
+	t.Helper()
+	var s corev1.Secret
+	b, _ := json.Marshal(map[string]any{"data": o["data"]})
+	if err := json.Unmarshal(b, &s); err != nil {
+		t.Fatal(err)
+	}
+	return s.Data
+}
+
 // TestHelmChartTemplate: helm lint passes, and helm template with values gives exactly the objects registry-kit's
 // generator makes with the flags the values map to.
 func TestHelmChartTemplate(t *testing.T) {
@@ -84,15 +130,30 @@ func TestHelmChartTemplate(t *testing.T) {
 	if err := os.WriteFile(htFile, []byte(ht), 0o600); err != nil {
 		t.Fatal(err)
 	}
+	// An htpasswd file that has a puller line already: the chart replaces it, as generate --htpasswd-file does.
+	htPullerFile := filepath.Join(t.TempDir(), "htpasswd")
+	const htPuller = "bob:$2y$05$yipiRzgH6lWLUtbMoctswevRAI2TvhATyTzLSmalyNGuSI0SZKb3.\n" +
+		"puller:$2y$05$yipiRzgH6lWLUtbMoctswevRAI2TvhATyTzLSmalyNGuSI0SZKb3.\n" +
+		"alice:$2y$05$yipiRzgH6lWLUtbMoctswevRAI2TvhATyTzLSmalyNGuSI0SZKb3.\n"
+	policyFile := filepath.Join(t.TempDir(), "access-policy.yaml")
+	const policy = "rules:\n  - users: [alice]\n    repos: [\"team/**\"]\n    actions: [pull]\n"
+	for f, c := range map[string]string{htFile: ht, htPullerFile: htPuller, policyFile: policy} {
+		if err := os.WriteFile(f, []byte(c), 0o600); err != nil {
+			t.Fatal(err)
+		}
+	}
 	base := func(o manifests.Options) manifests.Options {
 		o.Namespace, o.OmitNamespace, o.Name = "images", true, "registry"
-		o.Htpasswd, o.HTTPSecret = []byte(ht), []byte("helm-http-secret")
-		o.NoAccessPolicy = true // the chart has no pull-only user yet (manifests.ChartOptions)
+		if o.Htpasswd == nil {
+			o.Htpasswd = []byte(ht)
+		}
+		o.HTTPSecret = []byte("helm-http-secret")
 		return o
 	}
 	for _, tc := range []struct {
 		name string
 		set  []string
+		file []string // --set-file
 		opts manifests.Options
 	}{
 		{name: "defaults", opts: base(manifests.Options{})},
@@ -105,12 +166,19 @@ func TestHelmChartTemplate(t *testing.T) {
 				Resources: corev1.ResourceRequirements{Requests: corev1.ResourceList{corev1.ResourceCPU: resource.MustParse("250m")}}})},
 		{name: "existing claim", set: []string{"persistence.existingClaim=shared", "persistence.storageClass=fast"},
 			opts: base(manifests.Options{ExistingClaim: "shared"})},
+		{name: "htpasswd with a puller line", file: []string{"auth.htpasswd=" + htPullerFile},
+			opts: base(manifests.Options{Htpasswd: []byte(htPuller)})},
+		{name: "access policy", file: []string{"auth.accessPolicy=" + policyFile},
+			opts: base(manifests.Options{AccessPolicy: []byte(policy)})},
 	} {
 		t.Run(tc.name, func(t *testing.T) {
 			args := []string{"template", "registry", chartDir, "--namespace", "images", "--set-file", "auth.htpasswd=" + htFile,
 				"--set", "httpSecret=helm-http-secret", "--set", "image.repository=registry-kit", "--set", "image.tag=dev"}
 			for _, s := range tc.set {
 				args = append(args, "--set", s)
+			}
+			for _, f := range tc.file {
+				args = append(args, "--set-file", f)
 			}
 			out, err := helmCmd(t, "", args...)
 			if err != nil {
@@ -124,7 +192,7 @@ func TestHelmChartTemplate(t *testing.T) {
 			if err != nil {
 				t.Fatal(err)
 			}
-			if diff := cmp.Diff(objectsOf(t, string(want)), objectsOf(t, out)); diff != "" {
+			if diff := cmp.Diff(verifiedPuller(t, "generate", objectsOf(t, string(want))), verifiedPuller(t, "helm", objectsOf(t, out))); diff != "" {
 				t.Errorf("helm template differs from the generator (-generate +helm):\n%s", diff)
 			}
 		})
@@ -138,21 +206,19 @@ func TestHelmChartTemplate(t *testing.T) {
 	}
 	var password string
 	var file *htpasswd.File
-	for _, o := range objectsOf(t, out) {
+	var policyGot []byte
+	objs := objectsOf(t, out)
+	for _, o := range objs {
 		md := o["metadata"].(map[string]any)
-		data, _ := o["data"].(map[string]any)
-		var s corev1.Secret
-		b, _ := json.Marshal(map[string]any{"data": data})
-		if err := json.Unmarshal(b, &s); err != nil {
-			t.Fatal(err)
-		}
+		data := secretData(t, o)
 		switch md["name"] {
 		case "registry-admin-password":
-			password = string(s.Data["password"])
+			password = string(data["password"])
 		case "registry-htpasswd":
-			if file, err = htpasswd.Parse(bytes.NewReader(s.Data["htpasswd"])); err != nil {
+			if file, err = htpasswd.Parse(bytes.NewReader(data[manifests.HtpasswdKey])); err != nil {
 				t.Fatalf("the chart's htpasswd Secret does not parse: %v", err)
 			}
+			policyGot = data[manifests.AccessPolicyKey]
 		}
 	}
 	if len(password) < 24 || file == nil {
@@ -160,6 +226,19 @@ func TestHelmChartTemplate(t *testing.T) {
 	}
 	if !file.Verify("admin", password) {
 		t.Error("the htpasswd Secret does not verify admin with the admin-password Secret's password")
+	}
+	if diff := cmp.Diff([]string{"admin", manifests.PullerUser}, file.Users()); diff != "" {
+		t.Errorf("users of the chart's htpasswd without auth.htpasswd (-want +got):\n%s", diff)
+	}
+	verifiedPuller(t, "helm without auth.htpasswd", objs)
+	// The policy is the one generate writes for user admin (and puller).
+	gen, err := manifests.Generate(manifests.Options{Namespace: "images", Name: "registry", HTTPSecret: []byte("x"),
+		Users: []manifests.User{{Name: "admin", Password: password}}})
+	if err != nil {
+		t.Fatal(err)
+	}
+	if diff := cmp.Diff(string(gen.HtpasswdSecret.Data[manifests.AccessPolicyKey]), string(policyGot)); diff != "" {
+		t.Errorf("the chart's access policy without auth.htpasswd differs from generate's (-generate +helm):\n%s", diff)
 	}
 }
 

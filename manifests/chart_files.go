@@ -106,6 +106,7 @@ release and in the release's namespace.
 `+"```sh"+`
 helm install registry ./manifests/chart --namespace docker-registry --create-namespace
 kubectl -n docker-registry get secret registry-admin-password -o jsonpath='{.data.password}' | base64 -d
+kubectl -n docker-registry get secret registry-puller -o jsonpath='{.data.password}' | base64 -d   # pull only
 `+"```"+`
 
 Without `+"`auth.htpasswd`"+`, user `+"`admin`"+` gets a random password, kept in Secret `+"`<release>-admin-password`"+` and across `+"`helm upgrade`"+`.

@@ -2,7 +2,10 @@ package manifests
 
 import (
 	"fmt"
+	"strconv"
 	"strings"
+
+	corev1 "k8s.io/api/core/v1"
 )
 
 // chartValue is one entry of the chart's values.yaml, with the generate flag it maps to; values.yaml and the
@@ -29,7 +32,8 @@ func chartValues(version string) []chartValue {
 		{"persistence.existingClaim", `""`, "--existing-claim", "use this PersistentVolumeClaim instead of creating one"},
 		{"resources", fmt.Sprintf("\n  requests:\n    cpu: %s\n    memory: %s\n  limits:\n    memory: %s",
 			res.Requests.Cpu(), res.Requests.Memory(), res.Limits.Memory()), "--requests, --limits", "the registry container's resources"},
-		{"auth.htpasswd", `""`, "--htpasswd-file", "bcrypt htpasswd file content with the registry's users (empty: user admin with a random password in Secret <release>-admin-password, kept across upgrades)"},
+		{"auth.htpasswd", `""`, "--htpasswd-file", "bcrypt htpasswd file content with the registry's users (empty: user admin with a random password in Secret <release>-admin-password, kept across upgrades); the pull-only user " + PullerUser + " is added either way, with a random password in Secret <release>-puller, kept across upgrades"},
+		{"auth.accessPolicy", `""`, "no generate flag", "access policy YAML (README, \"Access control\"); empty: the generated one, as generate's, every htpasswd user but " + PullerUser + " may pull, push and delete, " + PullerUser + " may only pull"},
 		{"httpSecret", `""`, "--http-secret-file", "secret the server signs upload state with (empty: random, kept across upgrades)"},
 	}
 }
@@ -102,9 +106,14 @@ release and in the release's namespace.
 `+"```sh"+`
 helm install registry ./manifests/chart --namespace docker-registry --create-namespace
 kubectl -n docker-registry get secret registry-admin-password -o jsonpath='{.data.password}' | base64 -d
+kubectl -n docker-registry get secret registry-puller -o jsonpath='{.data.password}' | base64 -d   # pull only
 `+"```"+`
 
 Without `+"`auth.htpasswd`"+`, user `+"`admin`"+` gets a random password, kept in Secret `+"`<release>-admin-password`"+` and across `+"`helm upgrade`"+`.
+The pull-only user `+"`"+PullerUser+"`"+` is always added to the htpasswd (replacing a `+"`"+PullerUser+"`"+` line `+"`auth.htpasswd`"+` may have), with a random
+password in Secret `+"`<release>-puller`"+` (type `+"`kubernetes.io/basic-auth`"+`), kept across `+"`helm upgrade`"+`. The htpasswd Secret's
+`+"`"+AccessPolicyKey+"`"+` is `+"`auth.accessPolicy`"+`, or by default the policy `+"`registry-kit generate`"+` writes: every user of the
+htpasswd but `+"`"+PullerUser+"`"+` may pull, push and delete, `+"`"+PullerUser+"`"+` may only pull.
 The chart does not create the namespace: label it `+"`pod-security.kubernetes.io/enforce=restricted`"+` as `+"`registry-kit generate`"+` does.
 
 | value | default | generate flag | what |
@@ -120,30 +129,68 @@ The chart does not create the namespace: label it `+"`pod-security.kubernetes.io
 	return []byte(b.String())
 }
 
-const chartNotes = `registry-kit {{ .Chart.AppVersion }} serves in namespace {{ .Release.Namespace }} as Service {{ .Release.Name }} (port 5000).
+var chartNotes = `registry-kit {{ .Chart.AppVersion }} serves in namespace {{ .Release.Namespace }} as Service {{ .Release.Name }} (port 5000).
 {{- if not .Values.auth.htpasswd }}
 
 User "admin" has a random password, kept across upgrades:
   kubectl -n {{ .Release.Namespace }} get secret {{ .Release.Name }}-admin-password -o jsonpath='{.data.password}' | base64 -d
 {{- end }}
 
+User "` + PullerUser + `" may only pull (for pull secrets and nodes); its random password, kept across upgrades:
+  kubectl -n {{ .Release.Namespace }} get secret {{ .Release.Name }}-puller -o jsonpath='{.data.password}' | base64 -d
+
 Push from your machine:
   kubectl -n {{ .Release.Namespace }} port-forward service/{{ .Release.Name }} 5000:5000
   docker login 127.0.0.1:5000 -u admin
 `
 
-// The htpasswd Secret's content: auth.htpasswd when given; otherwise what the cluster already has (helm upgrade
-// keeps the admin password), or user admin with a new random password, which the admin-password Secret holds.
-var htpasswdPreamble = `{{- $htpasswd := .Values.auth.htpasswd }}
+// chartAdminsPlaceholder stands for the chart's admin users in the templated default access policy.
+const chartAdminsPlaceholder = "@ADMINS@"
+
+// htpasswdPreamble computes the htpasswd Secret's content, the access policy and the pull-only user's password:
+//   - the users: auth.htpasswd when given; otherwise user admin, with the password of the admin-password Secret
+//     already in the cluster (helm upgrade keeps it, and its htpasswd line) or a new random one, which that
+//     Secret then holds;
+//   - the pull-only user PullerUser: the password of its Secret already in the cluster, or a new random one; its
+//     line is added to the users (replacing one auth.htpasswd may have), as generate --htpasswd-file adds it;
+//   - the policy: auth.accessPolicy when given, else the generator's default (every user but PullerUser may pull,
+//     push and delete, PullerUser may only pull), naming the users the htpasswd content has.
+func htpasswdPreamble() string {
+	withAdmins := strconv.Quote(string(defaultPolicy([]string{chartAdminsPlaceholder})))
+	pullerOnly := strconv.Quote(string(defaultPolicy(nil)))
+	line := func(user string) string {
+		return `(?m)^[ \\t]*` + user + `:.*$`
+	}
+	return `{{- $htpasswd := .Values.auth.htpasswd }}
 {{- $adminName := printf "%s-admin-password" .Release.Name }}
 {{- $adminPassword := "" }}
+{{- $existing := lookup "v1" "Secret" .Release.Namespace (printf "` + HtpasswdSecretName("%s") + `" .Release.Name) }}
+{{- $existingHtpasswd := dig "data" "` + HtpasswdKey + `" "" $existing | b64dec }}
+{{- $puller := lookup "v1" "Secret" .Release.Namespace (printf "` + PullerSecretName("%s") + `" .Release.Name) }}
+{{- $pullerPassword := dig "data" "` + corev1.BasicAuthPasswordKey + `" "" $puller | b64dec }}
+{{- if not $pullerPassword }}{{ $pullerPassword = randAlphaNum 32 }}{{ end }}
 {{- if not $htpasswd }}
-{{-   $existing := lookup "v1" "Secret" .Release.Namespace (printf "` + HtpasswdSecretName("%s") + `" .Release.Name) }}
 {{-   $admin := lookup "v1" "Secret" .Release.Namespace $adminName }}
-{{-   if $admin }}{{ $adminPassword = index $admin.data "password" | b64dec }}{{ else }}{{ $adminPassword = randAlphaNum 32 }}{{ end }}
-{{-   if and $existing $admin }}{{ $htpasswd = index $existing.data "` + HtpasswdKey + `" | b64dec }}{{ else }}{{ $htpasswd = printf "%s\n" (htpasswd "` + DefaultAdminUser + `" $adminPassword) }}{{ end }}
+{{-   $adminPassword = dig "data" "password" "" $admin | b64dec }}
+{{-   if not $adminPassword }}{{ $adminPassword = randAlphaNum 32 }}{{ end }}
+{{-   $adminLine := "" }}
+{{-   if $admin }}{{ $adminLine = regexFind "` + line(DefaultAdminUser) + `" $existingHtpasswd | trim }}{{ end }}
+{{-   if not $adminLine }}{{ $adminLine = htpasswd "` + DefaultAdminUser + `" $adminPassword }}{{ end }}
+{{-   $htpasswd = printf "%s\n" $adminLine }}
+{{- end }}
+{{- if not (hasSuffix "\n" $htpasswd) }}{{ $htpasswd = printf "%s\n" $htpasswd }}{{ end }}
+{{- $pullerLine := "" }}
+{{- if $puller }}{{ $pullerLine = regexFind "` + line(PullerUser) + `" $existingHtpasswd | trim }}{{ end }}
+{{- if not $pullerLine }}{{ $pullerLine = htpasswd "` + PullerUser + `" $pullerPassword }}{{ end }}
+{{- if regexMatch "` + line(PullerUser) + `" $htpasswd }}{{ $htpasswd = regexReplaceAllLiteral "` + line(PullerUser) + `" $htpasswd $pullerLine }}{{ else }}{{ $htpasswd = printf "%s%s\n" $htpasswd $pullerLine }}{{ end }}
+{{- $policy := .Values.auth.accessPolicy }}
+{{- if not $policy }}
+{{-   $admins := list }}
+{{-   range splitList "\n" $htpasswd }}{{ $l := trim . }}{{ if and $l (not (hasPrefix "#" $l)) }}{{ $u := splitList ":" $l | first }}{{ if ne $u "` + PullerUser + `" }}{{ $admins = append $admins $u }}{{ end }}{{ end }}{{ end }}
+{{-   if $admins }}{{ $policy = replace "` + chartAdminsPlaceholder + `" (sortAlpha $admins | uniq | join ", ") ` + withAdmins + ` }}{{ else }}{{ $policy = ` + pullerOnly + ` }}{{ end }}
 {{- end }}
 `
+}
 
 var adminPasswordSecret = `{{- if $adminPassword }}
 ---

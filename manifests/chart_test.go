@@ -1,12 +1,16 @@
 package manifests
 
 import (
+	"encoding/base64"
 	"io/fs"
 	"os"
 	"path/filepath"
 	"slices"
+	"strconv"
 	"strings"
 	"testing"
+
+	corev1 "k8s.io/api/core/v1"
 )
 
 // TestChartIsGenerated fails when manifests/chart differs from Chart(""), file by file, with no extra files. The
@@ -63,5 +67,49 @@ func TestChartOfRelease(t *testing.T) {
 		if !strings.Contains(byName[tc.file], tc.want) {
 			t.Errorf("%s of the v1.4.0 chart has no %q:\n%s", tc.file, tc.want, byName[tc.file])
 		}
+	}
+}
+
+// TestChartPullerAndPolicy: the chart has the generator's pull-only user Secret and access policy, with the
+// password, the htpasswd and the policy as template actions (no credential baked into the chart), and its default
+// policy is the generator's text.
+func TestChartPullerAndPolicy(t *testing.T) {
+	files, err := Chart("")
+	if err != nil {
+		t.Fatal(err)
+	}
+	byName := map[string]string{}
+	for _, f := range files {
+		byName[f.Name] = string(f.Data)
+		if strings.Contains(string(f.Data), "$2y$") || strings.Contains(string(f.Data), "$2a$") {
+			t.Errorf("chart file %s holds a bcrypt hash", f.Name)
+		}
+		if strings.Contains(string(f.Data), base64.StdEncoding.EncodeToString([]byte(ChartOptions().PullerPassword))) {
+			t.Errorf("chart file %s holds the generator's placeholder %s password", f.Name, PullerUser)
+		}
+	}
+	if _, ok := byName["templates/secret-puller.yaml"]; ok {
+		t.Error("the puller Secret has a file of its own; it must share the htpasswd Secret's (one random password)")
+	}
+	ht := byName["templates/secret-htpasswd.yaml"]
+	for _, want := range []string{
+		"  name: {{ .Release.Name }}-puller\n",
+		"type: " + string(corev1.SecretTypeBasicAuth) + "\n",
+		"  " + corev1.BasicAuthPasswordKey + ": {{ $pullerPassword | b64enc }}\n",
+		"  " + corev1.BasicAuthUsernameKey + ": " + base64.StdEncoding.EncodeToString([]byte(PullerUser)) + "\n",
+		"  " + AccessPolicyKey + ": {{ $policy | b64enc }}\n",
+		"  " + HtpasswdKey + ": {{ $htpasswd | b64enc }}\n",
+		`{{- $policy := .Values.auth.accessPolicy }}`,
+		`(printf "%s-puller" .Release.Name)`,
+		`htpasswd "puller" $pullerPassword`,
+		strconv.Quote(string(defaultPolicy([]string{chartAdminsPlaceholder}))),
+		strconv.Quote(string(defaultPolicy(nil))),
+	} {
+		if !strings.Contains(ht, want) {
+			t.Errorf("templates/secret-htpasswd.yaml has no %q:\n%s", want, ht)
+		}
+	}
+	if !strings.Contains(byName["values.yaml"], "\n  accessPolicy: \"\"\n") {
+		t.Errorf("values.yaml has no auth.accessPolicy:\n%s", byName["values.yaml"])
 	}
 }

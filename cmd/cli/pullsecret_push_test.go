@@ -1,41 +1,20 @@
 package cli
 
 import (
-	"context"
-	"os"
-	"path/filepath"
 	"strings"
 	"testing"
 
-	"github.com/registry-kit/registry-kit/auth/access"
-	"github.com/registry-kit/registry-kit/auth/htpasswd"
-	"github.com/registry-kit/registry-kit/registry"
+	"github.com/registry-kit/registry-kit/internal/registrytest"
 )
 
 // TestPullSecretWarnsAboutPushCredentials runs pull-secret create (-o yaml, no cluster) against a real registry:
 // admin credentials get the warning, the pull-only user's do not.
 func TestPullSecretWarnsAboutPushCredentials(t *testing.T) {
-	dir := t.TempDir()
-	cfg := registry.DefaultConfig()
-	cfg.Addr, cfg.MetricsAddr, cfg.DataDir = "127.0.0.1:0", "", filepath.Join(dir, "data")
-	cfg.Htpasswd = filepath.Join(dir, "htpasswd")
-	for user, role := range map[string]string{"admin": "admin", "puller": "pull"} {
-		if _, err := htpasswd.AddUser(cfg.Htpasswd, user, user+"-pw", 4); err != nil {
-			t.Fatal(err)
-		}
-		if err := access.EditFile(access.DefaultPath(cfg.Htpasswd), user, role, []string{"**"}); err != nil {
-			t.Fatal(err)
-		}
-	}
-	srv, err := registry.New(cfg)
-	if err != nil {
-		t.Fatal(err)
-	}
-	ctx, cancel := context.WithCancel(context.Background())
-	done := make(chan error, 1)
-	go func() { done <- srv.Run(ctx) }()
-	defer func() { cancel(); <-done }()
-	server := srv.Addr().String()
+	server := registrytest.Start(t, registrytest.Options{
+		Users: map[string]string{"admin": "admin-pw", "puller": "puller-pw"},
+		Policy: "rules:\n  - users: [admin]\n    repos: ['**']\n    actions: [pull, push, delete]\n" +
+			"  - users: [puller]\n    repos: ['**']\n    actions: [pull]\n",
+	}).Host
 
 	for _, tt := range []struct {
 		user string
@@ -59,5 +38,4 @@ func TestPullSecretWarnsAboutPushCredentials(t *testing.T) {
 			}
 		})
 	}
-	_ = os.Remove(cfg.Htpasswd)
 }

@@ -2,8 +2,6 @@ package doctor
 
 import (
 	"context"
-	"os"
-	"path/filepath"
 	"strings"
 	"testing"
 	"time"
@@ -16,36 +14,16 @@ import (
 	"k8s.io/apimachinery/pkg/runtime"
 	"k8s.io/client-go/kubernetes/fake"
 
-	"github.com/registry-kit/registry-kit/auth/htpasswd"
-	"github.com/registry-kit/registry-kit/registry"
+	"github.com/registry-kit/registry-kit/internal/registrytest"
 )
 
 // TestRunAccessDenied: against a real registry-kit serve with an access policy, credentials that are valid but
 // may not pull the image's repository are named as such (403), with the policy rule to add, not as a bad password.
 func TestRunAccessDenied(t *testing.T) {
-	dir := t.TempDir()
-	cfg := registry.DefaultConfig()
-	cfg.Addr, cfg.MetricsAddr, cfg.DataDir = "127.0.0.1:0", "", filepath.Join(dir, "data")
-	cfg.Htpasswd = filepath.Join(dir, "htpasswd")
-	cfg.AccessPolicy = filepath.Join(dir, "access-policy.yaml")
-	for _, u := range []struct{ name, pw string }{{"admin", "admin-" + testPass}, {testUser, testPass}} {
-		if _, err := htpasswd.AddUser(cfg.Htpasswd, u.name, u.pw, 4); err != nil {
-			t.Fatal(err)
-		}
-	}
-	policy := "rules:\n  - users: [admin]\n    repos: ['**']\n    actions: ['*']\n  - users: [" + testUser + "]\n    repos: ['other/**']\n    actions: [pull]\n"
-	if err := os.WriteFile(cfg.AccessPolicy, []byte(policy), 0o600); err != nil {
-		t.Fatal(err)
-	}
-	srv, err := registry.New(cfg)
-	if err != nil {
-		t.Fatal(err)
-	}
-	ctx, cancel := context.WithCancel(context.Background())
-	done := make(chan error, 1)
-	go func() { done <- srv.Run(ctx) }()
-	defer func() { cancel(); <-done }()
-	host := srv.Addr().String()
+	host := registrytest.Start(t, registrytest.Options{
+		Users:  map[string]string{"admin": "admin-" + testPass, testUser: testPass},
+		Policy: "rules:\n  - users: [admin]\n    repos: ['**']\n    actions: ['*']\n  - users: [" + testUser + "]\n    repos: ['other/**']\n    actions: [pull]\n",
+	}).Host
 	img, _ := random.Image(128, 1)
 	ref, _ := name.ParseReference(host + "/team-a/app:v1")
 	if err := remote.Write(ref, img, remote.WithAuth(&authn.Basic{Username: "admin", Password: "admin-" + testPass})); err != nil {

@@ -12,6 +12,7 @@ import (
 
 	"github.com/distribution/distribution/v3/registry/auth"
 	"github.com/prometheus/client_golang/prometheus"
+	dto "github.com/prometheus/client_model/go"
 
 	"github.com/registry-kit/registry-kit/auth/htpasswd"
 )
@@ -91,27 +92,18 @@ func authorized(t *testing.T, c *Controller, addr, user, password string) bool {
 // counter reads one labelled counter from reg.
 func counter(t *testing.T, reg *prometheus.Registry, name, result string) float64 {
 	t.Helper()
-	mfs, err := reg.Gather()
-	if err != nil {
-		t.Fatal(err)
-	}
-	for _, mf := range mfs {
-		if mf.GetName() != name {
-			continue
-		}
-		for _, m := range mf.GetMetric() {
-			for _, l := range m.GetLabel() {
-				if l.GetName() == "result" && l.GetValue() == result {
-					return m.GetCounter().GetValue()
-				}
-			}
-		}
-	}
-	return 0
+	return metricOf(t, reg, name, "result", result).GetCounter().GetValue()
 }
 
 // gauge reads one gauge from reg: unlabelled when line is "", else the series with that line label.
 func gauge(t *testing.T, reg *prometheus.Registry, name, line string) float64 {
+	t.Helper()
+	return metricOf(t, reg, name, "line", line).GetGauge().GetValue()
+}
+
+// metricOf is the series of metric name whose label key is value (the unlabelled series when value is ""), or
+// nil (whose getters read 0) when there is none.
+func metricOf(t *testing.T, reg *prometheus.Registry, name, key, value string) *dto.Metric {
 	t.Helper()
 	mfs, err := reg.Gather()
 	if err != nil {
@@ -122,17 +114,17 @@ func gauge(t *testing.T, reg *prometheus.Registry, name, line string) float64 {
 			continue
 		}
 		for _, m := range mf.GetMetric() {
-			if line == "" && len(m.GetLabel()) == 0 {
-				return m.GetGauge().GetValue()
+			if value == "" && len(m.GetLabel()) == 0 {
+				return m
 			}
 			for _, l := range m.GetLabel() {
-				if l.GetName() == "line" && l.GetValue() == line {
-					return m.GetGauge().GetValue()
+				if l.GetName() == key && l.GetValue() == value {
+					return m
 				}
 			}
 		}
 	}
-	return 0
+	return nil
 }
 
 // eventually polls cond until it holds or d passes.

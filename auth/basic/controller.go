@@ -201,7 +201,7 @@ func New(opts Options) (*Controller, error) {
 	c.metrics.fileLoaded(len(f.Users()), nil)
 	ctx, cancel := context.WithCancel(context.Background())
 	c.stop = cancel
-	go c.watch(ctx)
+	go c.watch(ctx, c.newDirWatcher())
 	return c, nil
 }
 

@@ -31,54 +31,74 @@ func statFile(path string) (fileSig, error) {
 	return sig, nil
 }
 
-// watch reloads the file when it changes. fsnotify events on the file's directory (and on the directory of the
-// file it resolves to) trigger a check quickly; a periodic stat catches whatever inotify misses, such as the
-// symlink swaps of a Kubernetes Secret volume on some filesystems.
-func (c *Controller) watch(ctx context.Context) {
-	defer close(c.done)
-	var w *fsnotify.Watcher
-	var err error
-	if !c.opts.disableNotify {
-		w, err = fsnotify.NewWatcher()
+// dirWatcher is the fsnotify watch of the file's directory (and of the directory of the file it resolves to); a nil
+// watcher means polling alone.
+type dirWatcher struct {
+	w       *fsnotify.Watcher
+	watched map[string]bool
+}
+
+// newDirWatcher starts watching before New returns, so that no change made after New is missed: started from the
+// watch goroutine, the watch could begin after a quick first edit, which then waited for the next poll.
+func (c *Controller) newDirWatcher() *dirWatcher {
+	d := &dirWatcher{watched: map[string]bool{}}
+	if c.opts.disableNotify {
+		return d
 	}
-	var events <-chan fsnotify.Event
-	var errs <-chan error
+	w, err := fsnotify.NewWatcher()
 	if err != nil {
 		c.log.Warn("watching htpasswd file with fsnotify; falling back to polling", "path", c.opts.Path, "err", err)
-		w = nil
+		return d
 	}
-	if w != nil {
-		defer w.Close()
-		events, errs = w.Events, w.Errors
+	d.w = w
+	d.rewatch(c.opts.Path)
+	return d
+}
+
+// rewatch follows path to the directories to watch now (a Secret volume's symlink may point elsewhere).
+func (d *dirWatcher) rewatch(path string) {
+	if d.w == nil {
+		return
 	}
-	watched := map[string]bool{}
-	rewatch := func() {
-		if w == nil {
-			return
-		}
-		want := map[string]bool{filepath.Dir(c.opts.Path): true}
-		if resolved, err := filepath.EvalSymlinks(c.opts.Path); err == nil {
-			want[filepath.Dir(resolved)] = true
-		}
-		for d := range watched {
-			if !want[d] {
-				_ = w.Remove(d)
-				delete(watched, d)
-			}
-		}
-		for d := range want {
-			if !watched[d] && w.Add(d) == nil {
-				watched[d] = true
-			}
+	want := map[string]bool{filepath.Dir(path): true}
+	if resolved, err := filepath.EvalSymlinks(path); err == nil {
+		want[filepath.Dir(resolved)] = true
+	}
+	for dir := range d.watched {
+		if !want[dir] {
+			_ = d.w.Remove(dir)
+			delete(d.watched, dir)
 		}
 	}
-	rewatch()
+	for dir := range want {
+		if !d.watched[dir] && d.w.Add(dir) == nil {
+			d.watched[dir] = true
+		}
+	}
+}
+
+// watch reloads the file when it changes. fsnotify events on the watched directories trigger a check quickly; a
+// periodic stat catches whatever inotify misses, such as the symlink swaps of a Kubernetes Secret volume on some
+// filesystems.
+func (c *Controller) watch(ctx context.Context, d *dirWatcher) {
+	defer close(c.done)
+	var events <-chan fsnotify.Event
+	var errs <-chan error
+	if d.w != nil {
+		defer d.w.Close()
+		events, errs = d.w.Events, d.w.Errors
+	}
+	rewatch := func() { d.rewatch(c.opts.Path) }
 
 	poll := time.NewTicker(c.opts.PollInterval)
 	defer poll.Stop()
 	// Events come in bursts (create temp, write, rename): check once the burst has settled.
 	settle := time.NewTimer(time.Hour)
 	settle.Stop()
+	// A change between New's load and the start of the watch raised no event: look once now.
+	if retry := c.reloadIfChanged(c.now()); retry > 0 {
+		settle.Reset(retry)
+	}
 	for {
 		select {
 		case <-ctx.Done():

@@ -86,23 +86,7 @@ func TestDeployPullOnlySecret(t *testing.T) {
 
 	// The same credentials cannot push: a new repository, or over the tag the pod runs.
 	puller := &authn.Basic{Username: cred.Username, Password: cred.Password}
-	// Another image than the one pushed: the same one would be a no-op for the client (every blob and the
-	// manifest already there), not a push.
-	img, err := random.Image(1024, 1)
-	if err != nil {
-		t.Fatal(err)
-	}
-	for _, target := range []string{push + "/e2e/evil:v1", push + "/e2e/app:v1"} {
-		ref, err := name.ParseReference(target, name.Insecure)
-		if err != nil {
-			t.Fatal(err)
-		}
-		err = remote.Write(ref, img, remote.WithAuth(puller))
-		var te *transport.Error
-		if !errors.As(err, &te) || te.StatusCode != http.StatusForbidden {
-			t.Errorf("pushing %s with the pull secret's credentials: %v, want 403 DENIED", target, err)
-		}
-	}
+	wantPushDenied(t, puller, push+"/e2e/evil:v1", push+"/e2e/app:v1")
 	ref, _ := name.ParseReference(push+"/e2e/app:v1", name.Insecure)
 	desc, err := remote.Head(ref, remote.WithAuth(puller))
 	if err != nil || "@"+desc.Digest.String() != digest {
@@ -135,5 +119,26 @@ func TestDeployPullOnlySecret(t *testing.T) {
 	}
 	if strings.Contains(r.out, cred.Password) {
 		t.Error("deploy printed the puller password")
+	}
+}
+
+// wantPushDenied pushes a new random image to each target with auth and wants 403 DENIED every time. (A new image:
+// the one already there would be a no-op for the client, every blob and the manifest present, not a push.)
+func wantPushDenied(t *testing.T, auth *authn.Basic, targets ...string) {
+	t.Helper()
+	img, err := random.Image(1024, 1)
+	if err != nil {
+		t.Fatal(err)
+	}
+	for _, target := range targets {
+		ref, err := name.ParseReference(target, name.Insecure)
+		if err != nil {
+			t.Fatal(err)
+		}
+		err = remote.Write(ref, img, remote.WithAuth(auth))
+		var te *transport.Error
+		if !errors.As(err, &te) || te.StatusCode != http.StatusForbidden {
+			t.Errorf("pushing %s as %s: %v, want 403 DENIED", target, auth.Username, err)
+		}
 	}
 }

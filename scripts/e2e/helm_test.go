@@ -12,7 +12,6 @@ import (
 	"bytes"
 	"context"
 	"encoding/json"
-	"errors"
 	"fmt"
 	"net/http"
 	"os"
@@ -27,9 +26,7 @@ import (
 	"github.com/google/go-cmp/cmp"
 	"github.com/google/go-containerregistry/pkg/authn"
 	"github.com/google/go-containerregistry/pkg/name"
-	"github.com/google/go-containerregistry/pkg/v1/random"
 	"github.com/google/go-containerregistry/pkg/v1/remote"
-	"github.com/google/go-containerregistry/pkg/v1/remote/transport"
 	corev1 "k8s.io/api/core/v1"
 	"k8s.io/apimachinery/pkg/api/resource"
 	metav1 "k8s.io/apimachinery/pkg/apis/meta/v1"
@@ -404,21 +401,7 @@ func helmPullerDenied(t *testing.T, push, pullerPassword string) {
 	if _, err := remote.Head(ref, remote.WithAuth(puller)); err != nil {
 		t.Errorf("%s cannot read e2e/app:v1: %v", manifests.PullerUser, err)
 	}
-	img, err := random.Image(1024, 1)
-	if err != nil {
-		t.Fatal(err)
-	}
-	for _, target := range []string{push + "/e2e/helm-evil:v1", push + "/e2e/app:v1"} {
-		ref, err := name.ParseReference(target, name.Insecure)
-		if err != nil {
-			t.Fatal(err)
-		}
-		err = remote.Write(ref, img, remote.WithAuth(puller))
-		var te *transport.Error
-		if !errors.As(err, &te) || te.StatusCode != http.StatusForbidden {
-			t.Errorf("pushing %s as %s: %v, want 403 DENIED", target, manifests.PullerUser, err)
-		}
-	}
+	wantPushDenied(t, puller, push+"/e2e/helm-evil:v1", push+"/e2e/app:v1")
 }
 
 // helmServing waits until the release's Deployment has rolled out (helm's --wait does not wait for it here) and its

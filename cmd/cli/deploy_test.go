@@ -1,7 +1,6 @@
 package cli
 
 import (
-	"bytes"
 	"errors"
 	"net"
 	"os"
@@ -14,15 +13,6 @@ import (
 
 	"github.com/registry-kit/registry-kit/deploy"
 )
-
-func runDeployCmd(t *testing.T, args ...string) (string, string, error) {
-	t.Helper()
-	var out, errOut bytes.Buffer
-	root := NewRootCommand(IOStreams{In: strings.NewReader(""), Out: &out, ErrOut: &errOut})
-	root.SetArgs(args)
-	err := root.Execute()
-	return out.String(), errOut.String(), err
-}
 
 // TestDeployFlagErrors: bad flags are refused, naming the flag, before any cluster is contacted (the kubeconfig
 // here points at nothing).
@@ -48,7 +38,7 @@ func TestDeployFlagErrors(t *testing.T) {
 	}
 	for _, tc := range tests {
 		t.Run(tc.name, func(t *testing.T) {
-			_, _, err := runDeployCmd(t, append(tc.args, "--kubeconfig", kubeconfig)...)
+			_, _, err := runCLI(t, "", append(tc.args, "--kubeconfig", kubeconfig)...)
 			if err == nil {
 				t.Fatalf("registry-kit %s: no error", strings.Join(tc.args, " "))
 			}
@@ -77,7 +67,7 @@ func TestDeployPrintRBAC(t *testing.T) {
 	}
 	for _, tc := range tests {
 		t.Run(tc.name, func(t *testing.T) {
-			out, _, err := runDeployCmd(t, append([]string{"deploy", "--print-rbac"}, tc.args...)...)
+			out, _, err := runCLI(t, "", append([]string{"deploy", "--print-rbac"}, tc.args...)...)
 			if err != nil {
 				t.Fatal(err)
 			}
@@ -95,7 +85,7 @@ func TestDeployPrintRBAC(t *testing.T) {
 			}
 		})
 	}
-	if _, _, err := runDeployCmd(t, "deploy", "--print-rbac", "-n", "Not_A_Namespace"); err == nil || !strings.Contains(err.Error(), `namespace "Not_A_Namespace"`) {
+	if _, _, err := runCLI(t, "", "deploy", "--print-rbac", "-n", "Not_A_Namespace"); err == nil || !strings.Contains(err.Error(), `namespace "Not_A_Namespace"`) {
 		t.Errorf("--print-rbac -n Not_A_Namespace: %v, want an error naming the namespace", err)
 	}
 }
@@ -116,7 +106,7 @@ func TestDeployUnreachableCluster(t *testing.T) {
 	}
 	for _, cmd := range []string{"deploy", "undeploy"} {
 		t.Run(cmd, func(t *testing.T) {
-			_, _, err := runDeployCmd(t, cmd, "--kubeconfig", kc)
+			_, _, err := runCLI(t, "", cmd, "--kubeconfig", kc)
 			if !errors.Is(err, deploy.ErrUnreachable) || !strings.Contains(err.Error(), "127.0.0.1:"+port) {
 				t.Fatalf("%s against a closed port: %v, want ErrUnreachable naming the server", cmd, err)
 			}

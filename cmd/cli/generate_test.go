@@ -20,11 +20,7 @@ import (
 // runGenerate runs `registry-kit generate args...` with stdin and returns stdout, stderr and the error.
 func runGenerate(t *testing.T, stdin string, args ...string) (string, string, error) {
 	t.Helper()
-	var out, errOut bytes.Buffer
-	root := NewRootCommand(IOStreams{In: strings.NewReader(stdin), Out: &out, ErrOut: &errOut})
-	root.SetArgs(append([]string{"generate"}, args...))
-	err := root.Execute()
-	return out.String(), errOut.String(), err
+	return runCLI(t, stdin, append([]string{"generate"}, args...)...)
 }
 
 // decodeStream decodes a ---separated YAML stream into typed objects.

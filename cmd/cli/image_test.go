@@ -1,7 +1,6 @@
 package cli
 
 import (
-	"bytes"
 	"net/http/httptest"
 	"os"
 	"path/filepath"
@@ -14,15 +13,6 @@ import (
 	"github.com/google/go-containerregistry/pkg/registry"
 	"github.com/google/go-containerregistry/pkg/v1/remote"
 )
-
-func runRoot(t *testing.T, args ...string) (string, string, error) {
-	t.Helper()
-	var out, errOut bytes.Buffer
-	root := NewRootCommand(IOStreams{In: strings.NewReader(""), Out: &out, ErrOut: &errOut})
-	root.SetArgs(args)
-	err := root.Execute()
-	return out.String(), errOut.String(), err
-}
 
 var builtRE = regexp.MustCompile(`^built (\S+)@(sha256:[0-9a-f]{64}) \(([^)]*)\)\n`)
 
@@ -37,7 +27,7 @@ func TestImageBuildAndPush(t *testing.T) {
 	}
 	build := func(out string) []string {
 		t.Helper()
-		stdout, _, err := runRoot(t, "image", "build", "--version", "v1.2.3", "--revision", "abc123",
+		stdout, _, err := runCLI(t, "", "image", "build", "--version", "v1.2.3", "--revision", "abc123",
 			"--binary", "linux/amd64="+filepath.Join(dir, "amd64"), "--binary", "linux/arm64="+filepath.Join(dir, "arm64"),
 			"--ca-bundle", filepath.Join(dir, "ca.crt"),
 			"--oci-layout", filepath.Join(out, "oci"), "--archive", filepath.Join(out, "image.tar"))
@@ -63,7 +53,7 @@ func TestImageBuildAndPush(t *testing.T) {
 	t.Cleanup(srv.Close)
 	t.Setenv("DOCKER_CONFIG", t.TempDir())
 	ref := strings.TrimPrefix(srv.URL, "http://") + "/registry-kit:v1.2.3"
-	stdout, _, err := runRoot(t, "image", "push", "--oci-layout", filepath.Join(out, "oci"), ref)
+	stdout, _, err := runCLI(t, "", "image", "push", "--oci-layout", filepath.Join(out, "oci"), ref)
 	if err != nil {
 		t.Fatalf("image push: %v", err)
 	}
@@ -98,13 +88,13 @@ func TestImageBuildErrors(t *testing.T) {
 		t.Run(tc.name, func(t *testing.T) {
 			t.Setenv("SOURCE_DATE_EPOCH", tc.env)
 			args := append([]string{"image", "build", "--oci-layout", filepath.Join(t.TempDir(), "oci")}, tc.args...)
-			_, _, err := runRoot(t, args...)
+			_, _, err := runCLI(t, "", args...)
 			if err == nil || !strings.Contains(err.Error(), tc.want) {
 				t.Errorf("got error %v, want one containing %q", err, tc.want)
 			}
 		})
 	}
-	if _, _, err := runRoot(t, "image", "push", "--oci-layout", t.TempDir(), "127.0.0.1:1/x:y"); err == nil ||
+	if _, _, err := runCLI(t, "", "image", "push", "--oci-layout", t.TempDir(), "127.0.0.1:1/x:y"); err == nil ||
 		!strings.Contains(err.Error(), "opening OCI layout") && !strings.Contains(err.Error(), "index.json") {
 		t.Errorf("push from an empty directory: %v", err)
 	}

@@ -20,7 +20,7 @@ func setVersion(t *testing.T, version, commit string) {
 
 func TestVersionJSON(t *testing.T) {
 	setVersion(t, "v1.2.3", "0123abc")
-	out, _, err := runRoot(t, "version", "-o", "json")
+	out, _, err := runCLI(t, "", "version", "-o", "json")
 	if err != nil {
 		t.Fatal(err)
 	}
@@ -36,11 +36,11 @@ func TestVersionJSON(t *testing.T) {
 	}, got); diff != "" {
 		t.Errorf("version -o json (-want +got):\n%s", diff)
 	}
-	out, _, err = runRoot(t, "version")
+	out, _, err = runCLI(t, "", "version")
 	if err != nil || out != "registry-kit v1.2.3\n" {
 		t.Errorf("version printed %q, %v", out, err)
 	}
-	if _, _, err := runRoot(t, "version", "-o", "yaml"); err == nil || err.Error() != `--output "yaml": must be json, or not given for one line` {
+	if _, _, err := runCLI(t, "", "version", "-o", "yaml"); err == nil || err.Error() != `--output "yaml": must be json, or not given for one line` {
 		t.Errorf("version -o yaml: %v", err)
 	}
 }
@@ -77,7 +77,7 @@ func TestCompletion(t *testing.T) {
 		{"fish", "# fish completion for registry-kit"},
 	} {
 		t.Run(tc.shell, func(t *testing.T) {
-			out, _, err := runRoot(t, "completion", tc.shell)
+			out, _, err := runCLI(t, "", "completion", tc.shell)
 			if err != nil {
 				t.Fatal(err)
 			}
@@ -87,7 +87,7 @@ func TestCompletion(t *testing.T) {
 		})
 	}
 	// Completion of subcommands works through cobra's hidden __complete command, which the scripts call.
-	out, _, err := runRoot(t, "__complete", "ima")
+	out, _, err := runCLI(t, "", "__complete", "ima")
 	if err != nil || !strings.Contains(out, "image") {
 		t.Errorf("__complete ima: %q, %v", out, err)
 	}

@@ -23,6 +23,10 @@ import (
 //	  - groups: [team-a]
 //	    repos: ["team-a/**"]
 //	    actions: [pull, push]
+//	  - namespaces: [team-a]            # pods of namespace team-a, by their ServiceAccount token
+//	    serviceAccounts: [ci/builder]   # and ServiceAccount builder of namespace ci
+//	    repos: ["team-a/**"]
+//	    actions: [pull]
 
 // Parse reads a policy. Every problem is reported, each with the line it is on.
 func Parse(data []byte) (*Policy, error) {
@@ -139,6 +143,10 @@ func (p *parser) rule(pol *Policy, n *yaml.Node) Rule {
 		switch key {
 		case "users":
 			for _, u := range p.strings(v, "users") {
+				if ns, name, ok := ParseServiceAccount(u); ok {
+					p.fail(v, "user %q is a ServiceAccount: name it with serviceAccounts: [%s/%s] or namespaces: [%s]", u, ns, name, ns)
+					continue
+				}
 				if err := htpasswd.ValidateUser(u); err != nil {
 					p.fail(v, "user %q: %v", u, err)
 					continue
@@ -153,6 +161,23 @@ func (p *parser) rule(pol *Policy, n *yaml.Node) Rule {
 				}
 				r.Groups = append(r.Groups, g)
 			}
+		case "namespaces":
+			for _, ns := range p.strings(v, "namespaces") {
+				if err := parseNamespace(ns); err != nil {
+					p.fail(v, "%v", err)
+					continue
+				}
+				r.serviceAccounts = append(r.serviceAccounts, saRef{ns: ns, name: Everyone})
+			}
+		case "serviceAccounts":
+			for _, s := range p.strings(v, "serviceAccounts") {
+				ref, err := parseServiceAccountRef(s)
+				if err != nil {
+					p.fail(v, "%v", err)
+					continue
+				}
+				r.serviceAccounts = append(r.serviceAccounts, ref)
+			}
 		case "repos":
 			for _, s := range p.strings(v, "repos") {
 				pat, err := ParsePattern(s)
@@ -165,14 +190,14 @@ func (p *parser) rule(pol *Policy, n *yaml.Node) Rule {
 		case "actions":
 			r.actions = p.actions(v, "actions")
 		default:
-			p.fail(k, "unknown key %q in a rule (want users, groups, repos and actions)", key)
+			p.fail(k, "unknown key %q in a rule (want users, groups, namespaces, serviceAccounts, repos and actions)", key)
 		}
 	})
 	if n.Kind != yaml.MappingNode {
 		return r
 	}
-	if !seen["users"] && !seen["groups"] {
-		p.fail(n, "the rule names no users or groups")
+	if !seen["users"] && !seen["groups"] && !seen["namespaces"] && !seen["serviceAccounts"] {
+		p.fail(n, "the rule names no users, groups, namespaces or serviceAccounts")
 	}
 	if !seen["repos"] {
 		p.fail(n, `the rule has no repos (use "**" for every repository)`)

@@ -87,7 +87,7 @@ func TestParseErrors(t *testing.T) {
 			[]string{"line 3: repository pattern \"team-a**\": ** must be a whole segment"}},
 		{"undefined group", "rules:\n  - groups: [ops]\n    repos: ['**']\n    actions: [pull]\n",
 			[]string{`line 2: group "ops" is not defined under groups`}},
-		{"rule without users", "rules:\n  - repos: ['**']\n    actions: [pull]\n", []string{"line 2: the rule names no users or groups"}},
+		{"rule without users", "rules:\n  - repos: ['**']\n    actions: [pull]\n", []string{"line 2: the rule names no users, groups, namespaces or serviceAccounts"}},
 		{"rule without repos or actions", "rules:\n  - users: [a]\n", []string{"line 2: the rule has no repos", "line 2: the rule has no actions"}},
 		{"unknown rule key", "rules:\n  - users: [a]\n    repo: ['**']\n    actions: [pull]\n",
 			[]string{`line 3: unknown key "repo" in a rule`, "line 2: the rule has no repos"}},

@@ -79,6 +79,8 @@ type Rule struct {
 	Groups  []string
 	Repos   []Pattern
 	actions actionSet
+	// serviceAccounts are the rule's namespaces and serviceAccounts entries.
+	serviceAccounts []saRef
 }
 
 // Actions are the actions the rule grants.
@@ -127,7 +129,8 @@ func (p *Policy) names(r *Rule, user string) bool {
 			return true
 		}
 	}
-	return false
+	_, ok := r.namesServiceAccount(user)
+	return ok
 }
 
 func (r *Rule) matches(repo string) bool {
@@ -143,7 +146,7 @@ func (r *Rule) matches(repo string) bool {
 type Right struct {
 	Repos   string   // the pattern, as written
 	Actions []Action // in the order of Actions
-	Via     string   // "default", "user", "everyone" or "group NAME"
+	Via     string   // "default", "user", "everyone", "group NAME", "namespace NS" or "service account NS/NAME"
 }
 
 func (r Right) String() string {
@@ -179,6 +182,9 @@ func (p *Policy) Rights(user string) []Right {
 					break
 				}
 			}
+		}
+		if via == "" {
+			via, _ = r.namesServiceAccount(user)
 		}
 		if via == "" {
 			continue

@@ -15,6 +15,7 @@ import (
 	"time"
 
 	"github.com/registry-kit/registry-kit/auth/access"
+	"github.com/registry-kit/registry-kit/auth/satoken"
 	"github.com/registry-kit/registry-kit/registry/storageconfig"
 )
 
@@ -96,6 +97,10 @@ type Config struct {
 	// MaxUnauthenticatedConns bounds, per client address, the connections on which no request has authenticated
 	// yet; more are closed on accept. Zero disables; with NoAuth it does not apply.
 	MaxUnauthenticatedConns int
+
+	// ServiceAccountTokens, when its Audience is set, also accepts Kubernetes ServiceAccount tokens (auth/satoken);
+	// it needs an access policy. See serviceaccount.go.
+	ServiceAccountTokens satoken.Config
 }
 
 // DefaultConfig returns the zero-configuration settings.
@@ -234,6 +239,7 @@ func (c Config) Validate() error {
 	}
 	errs = append(errs, c.validateStorage()...)
 	errs = append(errs, c.validateRedis()...)
+	errs = append(errs, c.validateServiceAccountTokens()...)
 	return errors.Join(errs...)
 }
 

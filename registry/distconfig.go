@@ -94,7 +94,7 @@ func newAccessController(cfg Config, logger *slog.Logger) (auth.AccessController
 	if err != nil {
 		return nil, err // not a typed nil in the interface: closeAll would call Close on it
 	}
-	return c, nil
+	return withServiceAccountTokens(cfg, c, logger, reg)
 }
 
 // shareAccessController registers ac under a fresh name so distribution's App uses this very instance.

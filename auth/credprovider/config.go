@@ -49,6 +49,11 @@ type ConfigOptions struct {
 	WithECR, WithACR, WithGCP bool
 	// ACRConfig is the azure.json passed to acr-credential-provider; empty means DefaultACRConfig.
 	ACRConfig string
+	// ServiceAccountTokens makes registry-kit's provider pass each pod's own ServiceAccount token, issued for
+	// Audience, as its registry credential (KEP-4412 tokenAttributes) instead of the node's credentials file.
+	ServiceAccountTokens bool
+	// Audience is the token audience with ServiceAccountTokens; empty means DefaultAudience.
+	Audience string
 }
 
 // GenerateConfig returns the kubelet CredentialProviderConfig for o, validated with the kubelet's rules.
@@ -64,6 +69,12 @@ func GenerateConfig(o ConfigOptions) (*kubeletconfigv1.CredentialProviderConfig,
 	}
 	if o.CacheDuration < 0 {
 		errs = append(errs, fmt.Errorf("cache duration %s is negative", o.CacheDuration))
+	}
+	if o.Audience != "" && !o.ServiceAccountTokens {
+		errs = append(errs, errors.New("an audience only applies with service account tokens"))
+	}
+	if strings.ContainsAny(o.Audience, " \t\n,") {
+		errs = append(errs, fmt.Errorf("audience %q must be one audience, without spaces or commas", o.Audience))
 	}
 	if err := errors.Join(errs...); err != nil {
 		return nil, fmt.Errorf("generating credential provider config: %w", err)
@@ -83,6 +94,15 @@ func GenerateConfig(o ConfigOptions) (*kubeletconfigv1.CredentialProviderConfig,
 			APIVersion:           v1,
 			Args:                 []string{"credential-provider", "--config", file, "--cache-duration", cache.String()},
 		}},
+	}
+	if o.ServiceAccountTokens {
+		audience := o.Audience
+		if audience == "" {
+			audience = DefaultAudience
+		}
+		p := &cfg.Providers[0]
+		p.Args = []string{"credential-provider", "--service-account-tokens", "--cache-duration", cache.String()}
+		p.TokenAttributes = tokenAttributes(audience)
 	}
 	if o.WithECR {
 		cfg.Providers = append(cfg.Providers, kubeletconfigv1.CredentialProvider{
@@ -183,6 +203,7 @@ func Validate(cfg *kubeletconfigv1.CredentialProviderConfig) error {
 		if p.DefaultCacheDuration == nil || p.DefaultCacheDuration.Duration < 0 {
 			errs = append(errs, fmt.Errorf("%s.defaultCacheDuration: required and >= 0", path))
 		}
+		errs = append(errs, validateTokenAttributes(path, p)...)
 	}
 	return errors.Join(errs...)
 }

@@ -84,6 +84,10 @@ func Serve(in io.Reader, out io.Writer, creds *dockerconfig.Config, cacheDuratio
 	if err != nil {
 		return err
 	}
+	return writeResponse(out, resp)
+}
+
+func writeResponse(out io.Writer, resp *credentialproviderv1.CredentialProviderResponse) error {
 	b, err := json.Marshal(resp)
 	if err != nil {
 		return fmt.Errorf("encoding credential provider response: %w", err)

@@ -6,6 +6,7 @@ import (
 	"io"
 	"log/slog"
 	"os"
+	"slices"
 	"strconv"
 	"strings"
 	"time"
@@ -128,6 +129,7 @@ REGISTRY_KIT_S3_ACCESS_KEY/REGISTRY_KIT_S3_SECRET_KEY (or AWS_ACCESS_KEY_ID/AWS_
 	f.String("redis-password-file", "", "file holding the Redis password (or REGISTRY_KIT_REDIS_PASSWORD)")
 	f.Duration("body-idle-timeout", d.BodyIdleTimeout, "cut a request whose body sends nothing for this long (a slow body that keeps moving is never cut; 0 disables)")
 	f.Int("max-unauthenticated-conns", d.MaxUnauthenticatedConns, "connections one client address may hold before any request on them authenticated; more are closed at once (0 disables)")
+	addServiceAccountFlags(f)
 	f.BoolVar(&o.printConfig, "print-config", false, "print the effective configuration (secrets redacted) and exit, without validating it")
 	f.BoolVar(&o.checkConfig, "check-config", false, "validate the configuration as serve does before starting (files included) and exit: 0 when it would start")
 	o.cmd = cmd
@@ -135,13 +137,13 @@ REGISTRY_KIT_S3_ACCESS_KEY/REGISTRY_KIT_S3_SECRET_KEY (or AWS_ACCESS_KEY_ID/AWS_
 }
 
 // keys are the configuration keys, flag names, in the order print-config shows them.
-var keys = []string{
+var keys = slices.Concat([]string{
 	"addr", "data-dir", "htpasswd", "access-policy", "metrics-addr", "no-auth", "otel-traces", "tls-cert", "tls-key", "log-level", "log-format",
 	"http-secret-file", secretKey, "delete-enabled", "realm", "shutdown-grace", "upload-purge-age", "upload-purge-interval",
 	"storage", "s3-endpoint", "s3-region", "s3-bucket", "s3-root-directory", "s3-force-path-style", "s3-secure",
 	"s3-skip-verify", "s3-access-key", "s3-secret-key", "s3-access-key-file", "s3-secret-key-file", "blob-redirect",
 	"redis-addr", "redis-db", "redis-password", "redis-password-file", "body-idle-timeout", "max-unauthenticated-conns",
-}
+}, serviceAccountKeys)
 
 // config merges flags > env > file > defaults into a registry.Config. notes are things worth logging at startup.
 func (o *serveOptions) config() (registry.Config, []string, error) {
@@ -253,6 +255,7 @@ func (o *serveOptions) config() (registry.Config, []string, error) {
 		},
 		BodyIdleTimeout:         duration("body-idle-timeout"),
 		MaxUnauthenticatedConns: integer("max-unauthenticated-conns"),
+		ServiceAccountTokens:    serviceAccountConfig(str, duration),
 	}
 	if err := errors.Join(errs...); err != nil {
 		return cfg, nil, fmt.Errorf("invalid configuration:\n%w", err)
@@ -314,6 +317,7 @@ func printConfig(w io.Writer, cfg registry.Config) error {
 		"redis-password": r.Redis.Password, "redis-password-file": r.Redis.PasswordFile,
 		"body-idle-timeout": r.BodyIdleTimeout.String(), "max-unauthenticated-conns": r.MaxUnauthenticatedConns,
 	}
+	printServiceAccountConfig(m, r)
 	b, err := yaml.Marshal(m)
 	if err != nil {
 		return fmt.Errorf("printing configuration: %w", err)

@@ -82,7 +82,9 @@ func TestValidateTokenAttributes(t *testing.T) {
 			p.TokenAttributes.RequiredServiceAccountAnnotationKeys = []string{"a"}
 			p.TokenAttributes.OptionalServiceAccountAnnotationKeys = []string{"a"}
 		}), `"a" is already in requiredServiceAccountAnnotationKeys`},
-		{"old plugin API", base(func(p *kubeletconfigv1.CredentialProvider) { p.APIVersion = "credentialprovider.kubelet.k8s.io/v1beta1" }), "tokenAttributes: only supported with apiVersion credentialprovider.kubelet.k8s.io/v1"},
+		{"old plugin API", base(func(p *kubeletconfigv1.CredentialProvider) {
+			p.APIVersion = "credentialprovider.kubelet.k8s.io/v1beta1"
+		}), "tokenAttributes: only supported with apiVersion credentialprovider.kubelet.k8s.io/v1"},
 	}
 	for _, tt := range tests {
 		t.Run(tt.name, func(t *testing.T) {
@@ -154,7 +156,7 @@ func TestServeServiceAccountToken(t *testing.T) {
 	if !errors.Is(err, ErrNoToken) || !strings.Contains(err.Error(), "--service-account-tokens") || out.Len() != 0 {
 		t.Errorf("request without a token: %v (wrote %d bytes)", err, out.Len())
 	}
-	err = ServeServiceAccountToken(strings.NewReader(tokenRequest("UPPER/x", teamA)), &out, time.Minute, now)
+	err = ServeServiceAccountToken(strings.NewReader(tokenRequest("Not An Image", teamA)), &out, time.Minute, now)
 	if !errors.Is(err, ErrBadRequest) || strings.Contains(err.Error(), teamA) {
 		t.Errorf("bad image: %v", err)
 	}

@@ -62,7 +62,9 @@ func TestServeServiceAccountTokens(t *testing.T) {
 	expired := satokentest.PodClaims("team-a", "default", now.Add(-3*time.Hour))
 	otherAudience := satokentest.PodClaims("team-a", "default", now)
 	otherAudience.Audience = jwt.Audience{"https://kubernetes.default.svc.cluster.local"}
-	sa := func(token string) authn.Authenticator { return &authn.Basic{Username: satoken.Username, Password: token} }
+	sa := func(token string) authn.Authenticator {
+		return &authn.Basic{Username: satoken.Username, Password: token}
+	}
 
 	tests := []struct {
 		name       string

@@ -1,6 +1,7 @@
 package cli
 
 import (
+	"errors"
 	"fmt"
 	"os"
 	"time"
@@ -9,6 +10,7 @@ import (
 
 	"github.com/registry-kit/registry-kit/auth/credprovider"
 	"github.com/registry-kit/registry-kit/auth/dockerconfig"
+	"github.com/registry-kit/registry-kit/auth/satoken"
 )
 
 const credentialProviderLong = `Run as a kubelet image credential provider (credentialprovider.kubelet.k8s.io/v1): read a
@@ -27,12 +29,18 @@ On each node:
        --image-credential-provider-bin-dir=/usr/local/lib/kubelet/credential-providers
 
 Credentials are read from --config, else from $` + credprovider.CredentialsEnv + ` (the JSON itself), else from
-` + credprovider.DefaultCredentialsFile + `. A file readable by group or others is refused.`
+` + credprovider.DefaultCredentialsFile + `. A file readable by group or others is refused.
+
+With --service-account-tokens there is no credentials file at all: the kubelet passes the pod's own ServiceAccount
+token (KEP-4412, Kubernetes 1.34+; generate the config with ` + "`config --service-account-tokens`" + `), and the plugin
+returns it as the password of user ` + satoken.Username + `; ` + "`registry-kit serve --service-account-audience`" + ` verifies it
+and the access policy decides per namespace and ServiceAccount (namespaces: / serviceAccounts: rules).`
 
 type credentialProviderOptions struct {
-	streams       IOStreams
-	config        string
-	cacheDuration time.Duration
+	streams              IOStreams
+	config               string
+	cacheDuration        time.Duration
+	serviceAccountTokens bool
 }
 
 func newCredentialProviderCommand(streams IOStreams) *cobra.Command {
@@ -43,6 +51,9 @@ func newCredentialProviderCommand(streams IOStreams) *cobra.Command {
 		Long:  credentialProviderLong,
 		Args:  cobra.NoArgs,
 		RunE: func(cmd *cobra.Command, _ []string) error {
+			if o.serviceAccountTokens {
+				return o.serveServiceAccountToken(cmd.Flags().Changed("config"))
+			}
 			creds, err := o.credentials(cmd.Flags().Changed("config"))
 			if err != nil {
 				return err
@@ -55,6 +66,7 @@ func newCredentialProviderCommand(streams IOStreams) *cobra.Command {
 	}
 	cmd.Flags().StringVar(&o.config, "config", credprovider.DefaultCredentialsFile, "credentials file (mode 0600), docker-config form")
 	cmd.Flags().DurationVar(&o.cacheDuration, "cache-duration", credprovider.DefaultCacheDuration, "how long the kubelet may cache the answer")
+	cmd.Flags().BoolVar(&o.serviceAccountTokens, "service-account-tokens", false, "answer with the pod's ServiceAccount token from the request (no credentials file)")
 	cmd.AddCommand(newCredentialProviderConfigCommand(streams))
 	return cmd
 }
@@ -69,6 +81,19 @@ func (o *credentialProviderOptions) credentials(configGiven bool) (*dockerconfig
 	return credprovider.LoadCredentialsFile(o.config)
 }
 
+func (o *credentialProviderOptions) serveServiceAccountToken(configGiven bool) error {
+	if configGiven {
+		return errors.New("--config: not used with --service-account-tokens (the credential is the pod's token)")
+	}
+	if o.cacheDuration < 0 {
+		return fmt.Errorf("--cache-duration %s is negative", o.cacheDuration)
+	}
+	if err := credprovider.ServeServiceAccountToken(o.streams.In, o.streams.Out, o.cacheDuration, time.Now()); err != nil {
+		return fmt.Errorf("credential provider: %w", err)
+	}
+	return nil
+}
+
 func newCredentialProviderConfigCommand(streams IOStreams) *cobra.Command {
 	var o credprovider.ConfigOptions
 	cmd := &cobra.Command{
@@ -81,11 +106,21 @@ auth-provider-gcp (GCR and Artifact Registry). Each plugin binary must be instal
 the directory given to --image-credential-provider-bin-dir.
 
 --match takes host[:port] exactly as images name the registry (a port must match exactly; globs like
-*.example.com match one DNS label).`,
+*.example.com match one DNS label).
+
+--service-account-tokens makes registry-kit's provider pass each pod's own ServiceAccount token (issued for
+--audience) instead of a node credentials file: the entry gets tokenAttributes with cacheType Token (the kubelet
+caches the answer per token, so a credential never serves a pod of another ServiceAccount) and
+requireServiceAccount: true. The API server must let kubelets request that audience (RBAC verb
+request-serviceaccounts-token-audience; ` + "`deploy --service-account-auth`" + ` creates it).`,
 		Example: `  registry-kit credential-provider config --match 127.0.0.1:5000 > /etc/kubernetes/credential-provider-config.yaml
-  registry-kit credential-provider config --match registry.example.com --with-ecr`,
+  registry-kit credential-provider config --match registry.example.com --with-ecr
+  registry-kit credential-provider config --match registry.example.com --service-account-tokens --audience registry-kit`,
 		Args: cobra.NoArgs,
-		RunE: func(*cobra.Command, []string) error {
+		RunE: func(cmd *cobra.Command, _ []string) error {
+			if o.ServiceAccountTokens && cmd.Flags().Changed("credentials-file") {
+				return errors.New("--credentials-file: not used with --service-account-tokens (the credential is the pod's token)")
+			}
 			cfg, err := credprovider.GenerateConfig(o)
 			if err != nil {
 				return err
@@ -106,5 +141,7 @@ the directory given to --image-credential-provider-bin-dir.
 	f.BoolVar(&o.WithACR, "with-acr", false, "add acr-credential-provider for Azure Container Registry")
 	f.StringVar(&o.ACRConfig, "acr-config", credprovider.DefaultACRConfig, "azure.json passed to acr-credential-provider")
 	f.BoolVar(&o.WithGCP, "with-gcp", false, "add auth-provider-gcp for GCR and Artifact Registry")
+	f.BoolVar(&o.ServiceAccountTokens, "service-account-tokens", false, "pass each pod's ServiceAccount token as its registry credential (KEP-4412 tokenAttributes) instead of a node credentials file")
+	f.StringVar(&o.Audience, "audience", "", "token audience with --service-account-tokens (default \""+credprovider.DefaultAudience+"\"; the registry's --service-account-audience)")
 	return cmd
 }

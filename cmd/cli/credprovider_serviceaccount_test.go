@@ -1,0 +1,62 @@
+package cli
+
+import (
+	"encoding/json"
+	"strings"
+	"testing"
+
+	"k8s.io/apimachinery/pkg/runtime"
+	"k8s.io/apimachinery/pkg/runtime/serializer"
+	kubeletconfigv1 "k8s.io/kubelet/config/v1"
+	credentialproviderv1 "k8s.io/kubelet/pkg/apis/credentialprovider/v1"
+
+	"github.com/registry-kit/registry-kit/auth/satoken"
+)
+
+func TestCredentialProviderServiceAccountTokens(t *testing.T) {
+	stdout, _, err := runCLI(t, "", "credential-provider", "config", "--match", "127.0.0.1:5000", "--service-account-tokens", "--audience", "rk-prod")
+	if err != nil {
+		t.Fatal(err)
+	}
+	scheme := runtime.NewScheme()
+	if err := kubeletconfigv1.AddToScheme(scheme); err != nil {
+		t.Fatal(err)
+	}
+	obj, _, err := serializer.NewCodecFactory(scheme, serializer.EnableStrict).UniversalDeserializer().Decode([]byte(stdout), nil, nil)
+	if err != nil {
+		t.Fatalf("strict decode: %v\n%s", err, stdout)
+	}
+	p := obj.(*kubeletconfigv1.CredentialProviderConfig).Providers[0]
+	if ta := p.TokenAttributes; ta == nil || ta.ServiceAccountTokenAudience != "rk-prod" || ta.CacheType != "Token" {
+		t.Errorf("tokenAttributes %+v", ta)
+	}
+	if got := strings.Join(p.Args, " "); got != "credential-provider --service-account-tokens --cache-duration 10m0s" {
+		t.Errorf("args %q", got)
+	}
+	if _, _, err := runCLI(t, "", "credential-provider", "config", "--match", "r:1", "--service-account-tokens", "--credentials-file", "/x"); err == nil ||
+		!strings.Contains(err.Error(), "--credentials-file: not used with --service-account-tokens") {
+		t.Errorf("--credentials-file with tokens: %v", err)
+	}
+
+	// The plugin, as the kubelet runs it with that config.
+	const token = "eyJhbGciOiJSUzI1NiJ9.eyJzdWIiOiJzeXN0ZW06c2VydmljZWFjY291bnQ6dGVhbS1hOmRlZmF1bHQifQ.c2ln" // fake, no exp
+	req := `{"kind":"CredentialProviderRequest","apiVersion":"credentialprovider.kubelet.k8s.io/v1","image":"127.0.0.1:5000/team-a/app","serviceAccountToken":"` + token + `"}`
+	stdout, _, err = runCLI(t, req, p.Args...)
+	if err != nil {
+		t.Fatal(err)
+	}
+	var resp credentialproviderv1.CredentialProviderResponse
+	if err := json.Unmarshal([]byte(stdout), &resp); err != nil {
+		t.Fatal(err)
+	}
+	if a := resp.Auth["127.0.0.1:5000"]; a.Username != satoken.Username || a.Password != token || len(resp.Auth) != 1 {
+		t.Errorf("auth %+v", resp.Auth)
+	}
+	_, _, err = runCLI(t, strings.Replace(req, token, "", 1), p.Args...)
+	if err == nil || !strings.Contains(err.Error(), "no serviceAccountToken") {
+		t.Errorf("request without a token: %v", err)
+	}
+	if _, _, err := runCLI(t, req, "credential-provider", "--service-account-tokens", "--config", "/x"); err == nil || !strings.Contains(err.Error(), "--config: not used") {
+		t.Errorf("--config with tokens: %v", err)
+	}
+}

@@ -48,6 +48,8 @@ type Options struct {
 	PullAddress string
 	// PullSync, when set, also deploys the pull-secret controller (see PullSync).
 	PullSync *PullSync
+	// ServiceAccountAuth, when set, makes the registry accept the pods' ServiceAccount tokens (serviceaccount.go).
+	ServiceAccountAuth *ServiceAccountAuth
 	// PullSecretNamespaces get a pull Secret (PullSecretName, default DefaultPullSecretName) holding the pull-only
 	// user's credentials for the pull prefix, once the registry serves.
 	PullSecretNamespaces []string
@@ -133,6 +135,13 @@ func Deploy(ctx context.Context, c Clients, opts Options) (*Result, error) {
 		if warning != "" {
 			warnings = append(warnings, warning)
 		}
+	}
+	if opts.ServiceAccountAuth != nil {
+		extra, err := serviceAccountAuthObjects(objs, *opts.ServiceAccountAuth)
+		if err != nil {
+			return nil, err
+		}
+		objs = append(objs, extra...)
 	}
 	applied, err := applyAll(ctx, c, objs, applyOptions{force: opts.ForceConflicts, dryRun: opts.DryRun})
 	for _, a := range applied {

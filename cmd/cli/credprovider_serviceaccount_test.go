@@ -60,3 +60,31 @@ func TestCredentialProviderServiceAccountTokens(t *testing.T) {
 		t.Errorf("--config with tokens: %v", err)
 	}
 }
+
+func TestDeployServiceAccountAuthFlags(t *testing.T) {
+	changed := func(names ...string) func(string) bool {
+		return func(n string) bool {
+			for _, x := range names {
+				if x == n {
+					return true
+				}
+			}
+			return false
+		}
+	}
+	off := serviceAccountAuthFlags{audience: "registry-kit"}
+	if sa, err := off.toOptions(changed()); sa != nil || err != nil {
+		t.Errorf("off: %v, %v", sa, err)
+	}
+	if _, err := off.toOptions(changed("service-account-issuer")); err == nil || !strings.Contains(err.Error(), "--service-account-issuer: needs --service-account-auth") {
+		t.Errorf("issuer without auth: %v", err)
+	}
+	on := serviceAccountAuthFlags{enabled: true, audience: "a,b"}
+	if _, err := on.toOptions(changed("service-account-auth")); err == nil || !strings.Contains(err.Error(), "one audience") {
+		t.Errorf("two audiences: %v", err)
+	}
+	on.audience = "registry-kit"
+	if sa, err := on.toOptions(changed("service-account-auth")); err != nil || sa.Audience != "registry-kit" {
+		t.Errorf("on: %+v, %v", sa, err)
+	}
+}

@@ -46,6 +46,7 @@ type deployOptions struct {
 	pullAddress    string
 	printRBAC      bool
 	pullSync       pullSyncFlags
+	serviceAccount serviceAccountAuthFlags
 	pullSecretNS   []string
 	pullSecretName string
 }
@@ -128,6 +129,7 @@ instead of the generator; its Namespace object is treated the same way.`,
 	f.StringVar(&o.pullSecretName, "pull-secret-name", deploy.DefaultPullSecretName, "name of the pull Secrets --pull-secret-namespaces creates and --sync-pull-secrets copies to namespaces")
 	f.BoolVar(&o.printRBAC, "print-rbac", false, "print the Role (in the namespace -n names) and ClusterRole deploy and undeploy need, with how to bind them, and exit")
 	o.pullSync.addFlags(f)
+	o.serviceAccount.addFlags(f)
 	return cmd
 }
 
@@ -156,6 +158,10 @@ func (o *deployOptions) toOptions(cmd *cobra.Command, streams IOStreams) (deploy
 	if err != nil {
 		errs = append(errs, err)
 	}
+	saAuth, err := o.serviceAccount.toOptions(cmd.Flags().Changed)
+	if err != nil {
+		errs = append(errs, err)
+	}
 	progress := streams.ErrOut
 	if o.output == "" {
 		progress = streams.Out
@@ -170,6 +176,8 @@ func (o *deployOptions) toOptions(cmd *cobra.Command, streams IOStreams) (deploy
 		PullAddress:    o.pullAddress,
 		PullSync:       pullSync,
 		Progress:       progress,
+
+		ServiceAccountAuth: saAuth,
 
 		PullSecretNamespaces: o.pullSecretNS,
 		PullSecretName:       o.pullSecretName,
@@ -246,6 +254,7 @@ func (o *deployOptions) report(streams IOStreams, dopts deploy.Options, res *dep
 		return nil
 	}
 	deploy.Instructions{Result: res, User: user, Password: password}.Write(info)
+	o.serviceAccount.writeSteps(info, dopts, res)
 	return nil
 }
 

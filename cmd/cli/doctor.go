@@ -24,6 +24,8 @@ type doctorOptions struct {
 	caFile   string
 	timeout  time.Duration
 	offline  bool
+	// saAudience is --service-account-audience: pods pull with their ServiceAccount token.
+	saAudience string
 }
 
 func newDoctorCommand(streams IOStreams) *cobra.Command {
@@ -65,6 +67,7 @@ run (bad flags, no cluster, the pod does not exist, RBAC refused a read doctor c
 	cmd.Flags().StringVar(&o.caFile, "ca-file", "", "PEM file of CA certificates to trust for registries (default: the system pool)")
 	cmd.Flags().DurationVar(&o.timeout, "timeout", 10*time.Second, "timeout of each registry request")
 	cmd.Flags().BoolVar(&o.offline, "offline", false, "do not contact registries: use only the cluster's objects and events")
+	cmd.Flags().StringVar(&o.saAudience, "service-account-audience", "", "pods pull with their own ServiceAccount token for this audience (registry-kit serve --service-account-audience): check that path for pods without a pull secret")
 	return cmd
 }
 
@@ -86,7 +89,7 @@ func (o *doctorOptions) Validate() error {
 }
 
 func (o *doctorOptions) libraryOptions() (doctor.Options, error) {
-	opts := doctor.Options{InsecureRegistries: o.insecure, Timeout: o.timeout, Offline: o.offline}
+	opts := doctor.Options{InsecureRegistries: o.insecure, Timeout: o.timeout, Offline: o.offline, ServiceAccountAudience: o.saAudience}
 	if o.caFile != "" {
 		pem, err := os.ReadFile(o.caFile)
 		if err != nil {

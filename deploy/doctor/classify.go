@@ -7,7 +7,8 @@ import (
 
 // eventCauses maps a kubelet event class to the causes that explain it.
 var eventCauses = map[EventClass][]Cause{
-	EventUnauthorized: {CauseNoCredentials, CauseCredentialsRejected, CauseAccessDenied, CauseSecretMissing, CauseSecretType, CauseSecretMalformed, CauseServiceAccountDrift},
+	EventUnauthorized: {CauseNoCredentials, CauseCredentialsRejected, CauseAccessDenied, CauseSecretMissing, CauseSecretType, CauseSecretMalformed, CauseServiceAccountDrift,
+		CauseNodeAudienceDenied, CauseKubeletNoToken, CauseTokenRejected},
 	EventNotFound:     {CauseImageNotFound},
 	EventDNS:          {CauseDNS, CauseNoRegistryHost},
 	EventRefused:      {CauseConnectionRefused, CauseNoRegistryHost},
@@ -110,6 +111,8 @@ func (r *imageRun) eventFix(c Cause) string {
 		return r.createFix("regcred", r.host, "USER") + " --overwrite   (with the right password)"
 	case CauseImageNotFound:
 		return fmt.Sprintf("push it (docker push %s) or fix the tag", r.c.Image)
+	case CauseKubeletNoToken:
+		return r.kubeletNoTokenFix() + "; a token the registry refused as expired means the node's or the registry's clock is off"
 	}
 	return networkFix(c, r.host)
 }
@@ -120,6 +123,9 @@ func (r *imageRun) eventCause() Cause {
 	case EventUnauthorized:
 		if r.matched {
 			return CauseCredentialsRejected
+		}
+		if r.d.opts.ServiceAccountAudience != "" {
+			return CauseKubeletNoToken
 		}
 		return CauseNoCredentials
 	case EventOther, EventNone:

@@ -62,6 +62,10 @@ type Options struct {
 	Timeout time.Duration
 	// Offline skips every live registry probe: only the cluster's view (objects and events) is used.
 	Offline bool
+	// ServiceAccountAudience, when set, says pods pull with their own ServiceAccount token through the kubelet's
+	// credential provider (the registry's --service-account-audience): a pod without a pull secret is checked on
+	// that path (serviceaccount.go).
+	ServiceAccountAudience string
 	// Transport replaces the base HTTP transport for registry probes (tests).
 	Transport http.RoundTripper
 	// Logger receives debug logs; nil discards them.

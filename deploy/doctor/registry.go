@@ -7,6 +7,7 @@ import (
 
 	"github.com/google/go-containerregistry/pkg/authn"
 
+	"github.com/registry-kit/registry-kit/auth/access"
 	"github.com/registry-kit/registry-kit/auth/dockerconfig"
 )
 
@@ -36,6 +37,9 @@ func (r *imageRun) checkRegistry(ctx context.Context, live bool) *authResult {
 			// /v2/ may be open while pulls are not; the manifest check with the anonymous transport tells.
 			r.add(Check{Name: CheckCredentials, Status: Pass, Message: fmt.Sprintf("no pull secret entry matches %s; it answers anonymous requests", r.host)})
 			return &anon
+		}
+		if r.d.opts.ServiceAccountAudience != "" && anon.cause == CauseCredentialsRejected {
+			return r.checkServiceAccountToken(ctx)
 		}
 		r.noCredentials(anon)
 		return nil
@@ -168,6 +172,11 @@ func hostOnly(hostport string) string {
 // accessFix is the access policy rule that lets user pull repo (registry-kit serve's policy; for another registry
 // its own access control says the same).
 func accessFix(user, repo string) string {
+	if ns, sa, ok := access.ParseServiceAccount(user); ok {
+		return fmt.Sprintf("allow %s to pull %s: add to the registry's access policy (access-policy.yaml next to htpasswd; "+
+			"deployed: kubectl edit secret registry-htpasswd -n docker-registry)\n"+
+			"  - namespaces: [%s]            # or serviceAccounts: [%s/%s]\n    repos: [%q]\n    actions: [pull]", user, repo, ns, ns, sa, repo)
+	}
 	if user == "" {
 		user = "USER"
 	}

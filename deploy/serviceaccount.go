@@ -119,9 +119,10 @@ func ServiceAccountRBACName(ns, name string) string {
 	return "registry-kit:" + ns + ":" + name + ":serviceaccount-tokens"
 }
 
-// serviceAccountRBAC: the kubelets (group system:nodes) may request tokens for audience, and the registry's
-// ServiceAccount may read the issuer's discovery document and keys.
-func serviceAccountRBAC(ns, name, podSA, audience string) ([]*unstructured.Unstructured, error) {
+// ServiceAccountRBAC is what token auth needs from RBAC, for the registry name in namespace ns running as
+// ServiceAccount podSA: a ClusterRole letting the kubelets (group system:nodes) request tokens for audience,
+// bound to them, and a binding of IssuerDiscoveryRole to the registry's ServiceAccount.
+func ServiceAccountRBAC(ns, name, podSA, audience string) (*rbacv1.ClusterRole, []*rbacv1.ClusterRoleBinding) {
 	rbacName := ServiceAccountRBACName(ns, name)
 	meta := func(n string) metav1.ObjectMeta {
 		return metav1.ObjectMeta{Name: n, Labels: map[string]string{
@@ -146,8 +147,17 @@ func serviceAccountRBAC(ns, name, podSA, audience string) ([]*unstructured.Unstr
 		RoleRef:    rbacv1.RoleRef{APIGroup: rbacv1.GroupName, Kind: "ClusterRole", Name: IssuerDiscoveryRole},
 		Subjects:   []rbacv1.Subject{{Kind: rbacv1.ServiceAccountKind, Name: podSA, Namespace: ns}},
 	}
+	return role, []*rbacv1.ClusterRoleBinding{nodes, discovery}
+}
+
+func serviceAccountRBAC(ns, name, podSA, audience string) ([]*unstructured.Unstructured, error) {
+	role, bindings := ServiceAccountRBAC(ns, name, podSA, audience)
+	objs := []runtime.Object{role}
+	for _, b := range bindings {
+		objs = append(objs, b)
+	}
 	var out []*unstructured.Unstructured
-	for _, o := range []runtime.Object{role, nodes, discovery} {
+	for _, o := range objs {
 		m, err := runtime.DefaultUnstructuredConverter.ToUnstructured(o)
 		if err != nil {
 			return nil, fmt.Errorf("--service-account-auth: %w", err)

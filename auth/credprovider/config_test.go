@@ -33,6 +33,34 @@ func strictDecode(t *testing.T, data []byte) *kubeletconfigv1.CredentialProvider
 	return obj.(*kubeletconfigv1.CredentialProviderConfig)
 }
 
+// checkGolden compares cfg's YAML with testdata/golden (rewritten with -update), decodes it strictly with the
+// kubelet's types and checks the round trip; it returns the decoded config.
+func checkGolden(t *testing.T, cfg *kubeletconfigv1.CredentialProviderConfig, golden string) *kubeletconfigv1.CredentialProviderConfig {
+	t.Helper()
+	out, err := MarshalConfig(cfg)
+	if err != nil {
+		t.Fatal(err)
+	}
+	golden = filepath.Join("testdata", golden)
+	if *update {
+		if err := os.WriteFile(golden, out, 0o644); err != nil {
+			t.Fatal(err)
+		}
+	}
+	want, err := os.ReadFile(golden)
+	if err != nil {
+		t.Fatal(err)
+	}
+	if diff := cmp.Diff(string(want), string(out)); diff != "" {
+		t.Errorf("%s (-want +got):\n%s", golden, diff)
+	}
+	decoded := strictDecode(t, out)
+	if diff := cmp.Diff(cfg.Providers, decoded.Providers); diff != "" {
+		t.Errorf("round trip (-want +got):\n%s", diff)
+	}
+	return decoded
+}
+
 func TestGenerateConfig(t *testing.T) {
 	tests := []struct {
 		name   string
@@ -57,27 +85,7 @@ func TestGenerateConfig(t *testing.T) {
 			if err != nil {
 				t.Fatal(err)
 			}
-			out, err := MarshalConfig(cfg)
-			if err != nil {
-				t.Fatal(err)
-			}
-			golden := filepath.Join("testdata", tt.golden)
-			if *update {
-				if err := os.WriteFile(golden, out, 0o644); err != nil {
-					t.Fatal(err)
-				}
-			}
-			want, err := os.ReadFile(golden)
-			if err != nil {
-				t.Fatal(err)
-			}
-			if diff := cmp.Diff(string(want), string(out)); diff != "" {
-				t.Errorf("%s (-want +got):\n%s", golden, diff)
-			}
-			decoded := strictDecode(t, out)
-			if diff := cmp.Diff(cfg.Providers, decoded.Providers); diff != "" {
-				t.Errorf("round trip (-want +got):\n%s", diff)
-			}
+			decoded := checkGolden(t, cfg, tt.golden)
 			if err := Validate(decoded); err != nil {
 				t.Errorf("kubelet validation: %v", err)
 			}

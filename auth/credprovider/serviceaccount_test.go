@@ -5,8 +5,6 @@ import (
 	"encoding/base64"
 	"errors"
 	"fmt"
-	"os"
-	"path/filepath"
 	"strings"
 	"testing"
 	"time"
@@ -24,27 +22,7 @@ func TestGenerateConfigServiceAccountTokens(t *testing.T) {
 	if err != nil {
 		t.Fatal(err)
 	}
-	out, err := MarshalConfig(cfg)
-	if err != nil {
-		t.Fatal(err)
-	}
-	golden := filepath.Join("testdata", "service-account-tokens.yaml")
-	if *update {
-		if err := os.WriteFile(golden, out, 0o644); err != nil {
-			t.Fatal(err)
-		}
-	}
-	want, err := os.ReadFile(golden)
-	if err != nil {
-		t.Fatal(err)
-	}
-	if diff := cmp.Diff(string(want), string(out)); diff != "" {
-		t.Errorf("%s (-want +got):\n%s", golden, diff)
-	}
-	decoded := strictDecode(t, out)
-	if diff := cmp.Diff(cfg.Providers, decoded.Providers); diff != "" {
-		t.Errorf("round trip (-want +got):\n%s", diff)
-	}
+	decoded := checkGolden(t, cfg, "service-account-tokens.yaml")
 	ta := decoded.Providers[0].TokenAttributes
 	if ta == nil || ta.ServiceAccountTokenAudience != "registry-kit" || ta.CacheType != kubeletconfigv1.TokenServiceAccountTokenCacheType ||
 		ta.RequireServiceAccount == nil || !*ta.RequireServiceAccount {

@@ -5,9 +5,6 @@ import (
 	"strings"
 	"testing"
 
-	"k8s.io/apimachinery/pkg/runtime"
-	"k8s.io/apimachinery/pkg/runtime/serializer"
-	kubeletconfigv1 "k8s.io/kubelet/config/v1"
 	credentialproviderv1 "k8s.io/kubelet/pkg/apis/credentialprovider/v1"
 
 	"github.com/registry-kit/registry-kit/auth/satoken"
@@ -18,15 +15,7 @@ func TestCredentialProviderServiceAccountTokens(t *testing.T) {
 	if err != nil {
 		t.Fatal(err)
 	}
-	scheme := runtime.NewScheme()
-	if err := kubeletconfigv1.AddToScheme(scheme); err != nil {
-		t.Fatal(err)
-	}
-	obj, _, err := serializer.NewCodecFactory(scheme, serializer.EnableStrict).UniversalDeserializer().Decode([]byte(stdout), nil, nil)
-	if err != nil {
-		t.Fatalf("strict decode: %v\n%s", err, stdout)
-	}
-	p := obj.(*kubeletconfigv1.CredentialProviderConfig).Providers[0]
+	p := strictProviderConfig(t, stdout).Providers[0]
 	if ta := p.TokenAttributes; ta == nil || ta.ServiceAccountTokenAudience != "rk-prod" || ta.CacheType != "Token" {
 		t.Errorf("tokenAttributes %+v", ta)
 	}

@@ -81,15 +81,7 @@ func TestCredentialProviderConfigCommand(t *testing.T) {
 	if err != nil {
 		t.Fatal(err)
 	}
-	scheme := runtime.NewScheme()
-	if err := kubeletconfigv1.AddToScheme(scheme); err != nil {
-		t.Fatal(err)
-	}
-	obj, _, err := serializer.NewCodecFactory(scheme, serializer.EnableStrict).UniversalDeserializer().Decode([]byte(stdout), nil, nil)
-	if err != nil {
-		t.Fatalf("strict decode: %v\n%s", err, stdout)
-	}
-	cfg := obj.(*kubeletconfigv1.CredentialProviderConfig)
+	cfg := strictProviderConfig(t, stdout)
 	var names []string
 	for _, p := range cfg.Providers {
 		names = append(names, p.Name)
@@ -106,4 +98,18 @@ func TestCredentialProviderConfigCommand(t *testing.T) {
 	if _, _, err := runCLI(t, "", "credential-provider", "config", "--match", "http://r:1"); err == nil || !strings.Contains(err.Error(), "must not have a scheme") {
 		t.Errorf("scheme: %v", err)
 	}
+}
+
+// strictProviderConfig decodes the printed config with the kubelet's types, rejecting unknown fields.
+func strictProviderConfig(t *testing.T, stdout string) *kubeletconfigv1.CredentialProviderConfig {
+	t.Helper()
+	scheme := runtime.NewScheme()
+	if err := kubeletconfigv1.AddToScheme(scheme); err != nil {
+		t.Fatal(err)
+	}
+	obj, _, err := serializer.NewCodecFactory(scheme, serializer.EnableStrict).UniversalDeserializer().Decode([]byte(stdout), nil, nil)
+	if err != nil {
+		t.Fatalf("strict decode: %v\n%s", err, stdout)
+	}
+	return obj.(*kubeletconfigv1.CredentialProviderConfig)
 }

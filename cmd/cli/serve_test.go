@@ -108,7 +108,7 @@ func TestServePrintConfigRedactsSecret(t *testing.T) {
 	if !strings.Contains(out, "http-secret: REDACTED") {
 		t.Errorf("print-config does not say the secret is set:\n%s", out)
 	}
-	if strings.Contains(out, "print-config") || strings.Contains(out, "config:") {
+	if strings.Contains(out, "print-config") || strings.HasPrefix(out, "config:") || strings.Contains(out, "\nconfig:") {
 		t.Errorf("print-config output has keys that are not configuration:\n%s", out)
 	}
 }

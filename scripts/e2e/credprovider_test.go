@@ -23,6 +23,20 @@ func restartKubelet(t *testing.T, flags ...string) {
 	}
 }
 
+// installCredentialProvider makes dir/credential-providers, the kubelet's bin dir, holding the binary under test
+// as the provider registry-kit, and returns it.
+func installCredentialProvider(t *testing.T, dir string) string {
+	t.Helper()
+	binDir := filepath.Join(dir, "credential-providers")
+	if err := os.Mkdir(binDir, 0o755); err != nil {
+		t.Fatal(err)
+	}
+	if err := os.Symlink(binary(t), filepath.Join(binDir, "registry-kit")); err != nil {
+		t.Fatal(err)
+	}
+	return binDir
+}
+
 // TestCredentialProvider: the kubelet runs registry-kit as its image credential provider, configured with the file
 // `registry-kit credential-provider config` generates; a pod with no imagePullSecrets pulls a private image and
 // runs; with wrong credentials in the provider's file the pull fails with 401 (ErrImagePull). The kubelet gets
@@ -38,13 +52,7 @@ func TestCredentialProvider(t *testing.T) {
 
 	// The node layout: the plugin binary in the bin dir under its provider name, a 0600 credentials file, the config.
 	node := t.TempDir()
-	binDir := filepath.Join(node, "credential-providers")
-	if err := os.Mkdir(binDir, 0o755); err != nil {
-		t.Fatal(err)
-	}
-	if err := os.Symlink(binary(t), filepath.Join(binDir, "registry-kit")); err != nil {
-		t.Fatal(err)
-	}
+	binDir := installCredentialProvider(t, node)
 	credsFile := filepath.Join(node, "credential-provider.json")
 	writeCreds := func(t *testing.T, password string) {
 		t.Helper()

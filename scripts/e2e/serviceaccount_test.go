@@ -100,13 +100,7 @@ func TestServiceAccountTokenPulls(t *testing.T) {
 	})
 
 	// The node: the plugin in the bin dir under its provider name, and the generated config (no credentials file).
-	binDir := filepath.Join(dir, "credential-providers")
-	if err := os.Mkdir(binDir, 0o755); err != nil {
-		t.Fatal(err)
-	}
-	if err := os.Symlink(binary(t), filepath.Join(binDir, "registry-kit")); err != nil {
-		t.Fatal(err)
-	}
+	binDir := installCredentialProvider(t, dir)
 	config, _ := runPullSecretRK(t, "", nil, false, "credential-provider", "config", "--match", reg.Addr,
 		"--service-account-tokens", "--audience", saAudience)
 	configFile := filepath.Join(dir, "credential-provider-config.yaml")

@@ -225,3 +225,21 @@ func v2Status(t *testing.T, addr, token string) int {
 	resp.Body.Close()
 	return resp.StatusCode
 }
+
+// TestDeployServiceAccountAuthDryRun: the API server accepts what deploy --service-account-auth applies (the
+// registry's flags and token mount, the ClusterRole for the kubelets' audience and both bindings).
+func TestDeployServiceAccountAuthDryRun(t *testing.T) {
+	ns := newNamespace(t)
+	r := depRun(t, "", "deploy", "-n", ns, "--service-account-auth", "--service-account-audience", saAudience,
+		"--dry-run=server", "-o", "yaml", "--node-port", "0")
+	if r.err != nil {
+		t.Fatalf("deploy --service-account-auth --dry-run=server: %v\n%s", r.err, depRedact(r.out))
+	}
+	for _, want := range []string{"--service-account-audience=" + saAudience, "automountServiceAccountToken: true",
+		"kind: ClusterRole\n", "- request-serviceaccounts-token-audience", "- " + saAudience, "name: system:nodes",
+		"name: system:service-account-issuer-discovery"} {
+		if !strings.Contains(r.out, want) {
+			t.Errorf("the dry run lacks %q:\n%s", want, depRedact(r.out))
+		}
+	}
+}

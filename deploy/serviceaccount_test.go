@@ -2,11 +2,14 @@ package deploy
 
 import (
 	"bytes"
+	"context"
+	"slices"
 	"strings"
 	"testing"
 
 	"github.com/google/go-cmp/cmp"
 	rbacv1 "k8s.io/api/rbac/v1"
+	metav1 "k8s.io/apimachinery/pkg/apis/meta/v1"
 	"k8s.io/apimachinery/pkg/apis/meta/v1/unstructured"
 	"k8s.io/apimachinery/pkg/runtime"
 )
@@ -88,5 +91,33 @@ func TestServiceAccountAuthNeedsPolicy(t *testing.T) {
 func TestServiceAccountAuthNoRegistry(t *testing.T) {
 	if _, err := serviceAccountAuthObjects(nil, ServiceAccountAuth{Audience: "a"}); err == nil || !strings.Contains(err.Error(), "no registry-kit Deployment") {
 		t.Errorf("error %v", err)
+	}
+}
+
+// TestUndeployServiceAccountAuth: undeploy removes the cluster-scoped RBAC deploy --service-account-auth applied
+// for the registry it deletes, and nothing of another namespace's registry.
+func TestUndeployServiceAccountAuth(t *testing.T) {
+	name := ServiceAccountRBACName("docker-registry", "registry")
+	other := ServiceAccountRBACName("elsewhere", "registry")
+	dyn := fakeDynamic(
+		createdNamespace("docker-registry"),
+		owned(obj("apps/v1", "Deployment", "docker-registry", "registry"), FieldManager),
+		owned(obj("rbac.authorization.k8s.io/v1", "ClusterRole", "", name), FieldManager),
+		owned(obj("rbac.authorization.k8s.io/v1", "ClusterRoleBinding", "", name), FieldManager),
+		owned(obj("rbac.authorization.k8s.io/v1", "ClusterRoleBinding", "", name+":issuer-discovery"), FieldManager),
+		owned(obj("rbac.authorization.k8s.io/v1", "ClusterRole", "", other), FieldManager),
+	)
+	res, err := Undeploy(context.Background(), Clients{Dynamic: dyn}, UndeployOptions{Namespace: "docker-registry"})
+	if err != nil {
+		t.Fatal(err)
+	}
+	for _, want := range []string{"clusterrole.rbac.authorization.k8s.io/" + name, "clusterrolebinding.rbac.authorization.k8s.io/" + name,
+		"clusterrolebinding.rbac.authorization.k8s.io/" + name + ":issuer-discovery"} {
+		if !slices.Contains(res.Deleted, want) {
+			t.Errorf("undeploy did not delete %s: %v", want, res.Deleted)
+		}
+	}
+	if _, err := dyn.Resource(clusterRoles).Get(context.Background(), other, metav1.GetOptions{}); err != nil {
+		t.Errorf("another namespace's ClusterRole is gone: %v", err)
 	}
 }

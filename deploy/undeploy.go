@@ -103,6 +103,9 @@ func Undeploy(ctx context.Context, c Clients, opts UndeployOptions) (*UndeployRe
 	if err := undeployPullSync(ctx, c, opts, res, pullSyncDeployed); err != nil {
 		return res, err
 	}
+	if err := undeployServiceAccountAuth(ctx, c, opts, res); err != nil {
+		return res, err
+	}
 	if !opts.DeleteData {
 		claims, err := c.Dynamic.Resource(pvcResource).Namespace(ns).List(ctx, metav1.ListOptions{})
 		if err != nil {

@@ -4,6 +4,8 @@ package e2e
 
 import (
 	"context"
+	"crypto/ecdsa"
+	"crypto/elliptic"
 	"crypto/rand"
 	"crypto/rsa"
 	"crypto/x509"
@@ -93,6 +95,10 @@ func TestServiceAccountTokenPulls(t *testing.T) {
 			}
 		}
 		for _, reason := range []string{"reason=audience", "reason=signature", "reason=expired"} {
+			// The log reaches the test through a pipe: give it a moment.
+			for deadline := time.Now().Add(5 * time.Second); !strings.Contains(reg.Output(), reason) && time.Now().Before(deadline); {
+				time.Sleep(50 * time.Millisecond)
+			}
 			if !strings.Contains(reg.Output(), reason) {
 				t.Errorf("the registry log does not say %s:\n%s", reason, reg.Output())
 			}
@@ -182,11 +188,19 @@ func clusterSignedTokens(t *testing.T, cs kubernetes.Interface, clusterDir, ns s
 	}
 	var real any
 	if real, err = x509.ParsePKCS8PrivateKey(block.Bytes); err != nil {
-		if real, err = x509.ParsePKCS1PrivateKey(block.Bytes); err != nil {
-			t.Fatalf("parsing sa.key: %v", err)
+		if real, err = x509.ParseECPrivateKey(block.Bytes); err != nil {
+			if real, err = x509.ParsePKCS1PrivateKey(block.Bytes); err != nil {
+				t.Fatalf("parsing sa.key: %v", err)
+			}
 		}
 	}
-	other, err := rsa.GenerateKey(rand.Reader, 2048)
+	// The forger uses the cluster's kind of key and algorithm (up.sh makes an ECDSA P-256 key), only not its key.
+	var other any
+	if _, ok := real.(*ecdsa.PrivateKey); ok {
+		other, err = ecdsa.GenerateKey(elliptic.P256(), rand.Reader)
+	} else {
+		other, err = rsa.GenerateKey(rand.Reader, 2048)
+	}
 	if err != nil {
 		t.Fatal(err)
 	}
@@ -198,7 +212,11 @@ func clusterSignedTokens(t *testing.T, cs kubernetes.Interface, clusterDir, ns s
 		t.Fatalf("reading the cluster's discovery document: %v", err)
 	}
 	sign := func(key any, exp time.Time) string {
-		signer, err := jose.NewSigner(jose.SigningKey{Algorithm: jose.RS256, Key: key}, (&jose.SignerOptions{}).WithType("JWT").WithHeader("kid", kid))
+		alg := jose.RS256
+		if _, ok := key.(*ecdsa.PrivateKey); ok {
+			alg = jose.ES256
+		}
+		signer, err := jose.NewSigner(jose.SigningKey{Algorithm: alg, Key: key}, (&jose.SignerOptions{}).WithType("JWT").WithHeader("kid", kid))
 		if err != nil {
 			t.Fatal(err)
 		}

@@ -96,6 +96,8 @@ type Config struct {
 	// MaxUnauthenticatedConns bounds, per client address, the connections on which no request has authenticated
 	// yet; more are closed on accept. Zero disables; with NoAuth it does not apply.
 	MaxUnauthenticatedConns int
+	// ManifestCacheMB bounds the memory of the manifest cache (manifestcaching.go) in MiB; zero turns it off.
+	ManifestCacheMB int
 }
 
 // DefaultConfig returns the zero-configuration settings.
@@ -115,6 +117,7 @@ func DefaultConfig() Config {
 
 		BodyIdleTimeout:         DefaultBodyIdleTimeout,
 		MaxUnauthenticatedConns: DefaultMaxUnauthenticatedConns,
+		ManifestCacheMB:         DefaultManifestCacheMB,
 	}
 }
 
@@ -231,6 +234,9 @@ func (c Config) Validate() error {
 	}
 	if c.MaxUnauthenticatedConns < 0 {
 		add("max-unauthenticated-conns", "must not be negative, got %d", c.MaxUnauthenticatedConns)
+	}
+	if c.ManifestCacheMB < 0 {
+		add("manifest-cache-mb", "must not be negative, got %d", c.ManifestCacheMB)
 	}
 	errs = append(errs, c.validateStorage()...)
 	errs = append(errs, c.validateRedis()...)

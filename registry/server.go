@@ -24,6 +24,7 @@ import (
 	"github.com/prometheus/client_golang/prometheus/promhttp"
 
 	"github.com/registry-kit/registry-kit/auth/access"
+	"github.com/registry-kit/registry-kit/registry/manifestcache"
 	"github.com/registry-kit/registry-kit/registry/oci"
 )
 
@@ -55,6 +56,10 @@ type Server struct {
 	redis       io.Closer     // the readiness client of the Redis cache, or nil
 	purger      *uploadPurger // nil when upload purging is off
 	oci         *oci.Handler  // referrers API, sha512 addresses, tag parameters (ociext.go)
+
+	manifests *manifestcache.Handler // nil when the manifest cache is off (manifestcaching.go)
+	stopPeers func()                 // stops its invalidation subscription, or nil
+	closers   []io.Closer            // its Redis client
 
 	ln, metricsLn net.Listener
 	srv, metrics  *http.Server
@@ -151,6 +156,7 @@ func New(cfg Config, opts ...Option) (_ *Server, err error) {
 	if h, err = s.withOCI(backend, h); err != nil {
 		return nil, err
 	}
+	h = s.withManifestCache(h, reg, redisPassword)
 	// Outermost of the API handlers: the policy decides (403 DENIED) before the referrers API, the fast path or
 	// distribution sees the request, and they reuse its grant.
 	if s.policy != nil {
@@ -260,6 +266,7 @@ func (s *Server) newHTTPServers() {
 
 // closeAll releases what a failed New had opened.
 func (s *Server) closeAll() {
+	s.stopManifestCache()
 	if s.ln != nil {
 		s.ln.Close()
 	}
@@ -364,6 +371,7 @@ func (s *Server) shutdown() error {
 			errs = append(errs, fmt.Errorf("flushing traces: %w", err))
 		}
 	}
+	s.stopManifestCache()
 	if c, ok := s.ac.(io.Closer); ok {
 		c.Close()
 	}

@@ -128,6 +128,7 @@ REGISTRY_KIT_S3_ACCESS_KEY/REGISTRY_KIT_S3_SECRET_KEY (or AWS_ACCESS_KEY_ID/AWS_
 	f.String("redis-password-file", "", "file holding the Redis password (or REGISTRY_KIT_REDIS_PASSWORD)")
 	f.Duration("body-idle-timeout", d.BodyIdleTimeout, "cut a request whose body sends nothing for this long (a slow body that keeps moving is never cut; 0 disables)")
 	f.Int("max-unauthenticated-conns", d.MaxUnauthenticatedConns, "connections one client address may hold before any request on them authenticated; more are closed at once (0 disables)")
+	f.Int("manifest-cache-mb", d.ManifestCacheMB, "memory for recently read manifests, answered without reading storage (0 disables)")
 	f.BoolVar(&o.printConfig, "print-config", false, "print the effective configuration (secrets redacted) and exit, without validating it")
 	f.BoolVar(&o.checkConfig, "check-config", false, "validate the configuration as serve does before starting (files included) and exit: 0 when it would start")
 	o.cmd = cmd
@@ -141,6 +142,7 @@ var keys = []string{
 	"storage", "s3-endpoint", "s3-region", "s3-bucket", "s3-root-directory", "s3-force-path-style", "s3-secure",
 	"s3-skip-verify", "s3-access-key", "s3-secret-key", "s3-access-key-file", "s3-secret-key-file", "blob-redirect",
 	"redis-addr", "redis-db", "redis-password", "redis-password-file", "body-idle-timeout", "max-unauthenticated-conns",
+	"manifest-cache-mb",
 }
 
 // config merges flags > env > file > defaults into a registry.Config. notes are things worth logging at startup.
@@ -253,6 +255,7 @@ func (o *serveOptions) config() (registry.Config, []string, error) {
 		},
 		BodyIdleTimeout:         duration("body-idle-timeout"),
 		MaxUnauthenticatedConns: integer("max-unauthenticated-conns"),
+		ManifestCacheMB:         integer("manifest-cache-mb"),
 	}
 	if err := errors.Join(errs...); err != nil {
 		return cfg, nil, fmt.Errorf("invalid configuration:\n%w", err)

@@ -151,6 +151,9 @@ func (h *Handler) Stats() Stats {
 		Bytes: b, Entries: n}
 }
 
+// Live reports whether the cache answers requests now (with Peers: its subscription is confirmed).
+func (h *Handler) Live() bool { return h.live.Load() }
+
 // setLive turns answering from the cache on or off; turning it on starts from an empty cache.
 func (h *Handler) setLive(live bool) {
 	if live {

@@ -1,0 +1,120 @@
+package registry
+
+import (
+	"context"
+	"fmt"
+	"net"
+	"net/http"
+	"os/exec"
+	"path/filepath"
+	"testing"
+	"time"
+
+	"github.com/redis/go-redis/v9"
+)
+
+// startRedis runs a real redis-server on a free loopback port until the test ends.
+func startRedis(t *testing.T) string {
+	t.Helper()
+	bin, err := exec.LookPath("redis-server")
+	if err != nil {
+		t.Fatal("redis-server is not installed (scripts/setup.sh installs it): the replica tests need a real Redis")
+	}
+	l, err := net.Listen("tcp", "127.0.0.1:0")
+	if err != nil {
+		t.Fatal(err)
+	}
+	port := l.Addr().(*net.TCPAddr).Port
+	l.Close()
+	cmd := exec.Command(bin, "--bind", "127.0.0.1", "--port", fmt.Sprint(port), "--save", "", "--appendonly", "no",
+		"--maxmemory-policy", "allkeys-lru", "--dir", t.TempDir())
+	if err := cmd.Start(); err != nil {
+		t.Fatal(err)
+	}
+	t.Cleanup(func() { _ = cmd.Process.Kill(); _ = cmd.Wait() })
+	addr := fmt.Sprintf("127.0.0.1:%d", port)
+	c := redis.NewClient(&redis.Options{Addr: addr})
+	defer c.Close()
+	for deadline := time.Now().Add(10 * time.Second); c.Ping(context.Background()).Err() != nil; {
+		if time.Now().After(deadline) {
+			t.Fatal("redis-server did not answer within 10s")
+		}
+		time.Sleep(20 * time.Millisecond)
+	}
+	return addr
+}
+
+// waitDigest polls GET path on ts until it answers digest, and returns how long that took; it fails after limit.
+func waitDigest(t *testing.T, ts *testServer, path, digest string, limit time.Duration) time.Duration {
+	t.Helper()
+	start := time.Now()
+	for {
+		got := fetch(t, ts.url, AdminUser, ts.password, http.MethodGet, path, nil)
+		if got.Header.Get("Docker-Content-Digest") == digest {
+			return time.Since(start)
+		}
+		if time.Since(start) > limit {
+			t.Fatalf("%s still answers %s %s after %s, want %s", path, got.Header.Get("Docker-Content-Digest"), got.Body, limit, digest)
+		}
+		time.Sleep(2 * time.Millisecond)
+	}
+}
+
+// TestManifestCacheReplicas: two replicas on one storage and one Redis. A tag moved through replica A is seen by
+// replica B, which had the old manifest cached, within the delivery time of A's invalidation message (asserted
+// well below the TTL backstop, peerTTL). With the channel down, B reads from storage; once it is back, B caches
+// again and still hears A.
+func TestManifestCacheReplicas(t *testing.T) {
+	redisAddr := startRedis(t)
+	cfg := testConfig(t)
+	cfg.LogLevel = "warn"
+	cfg.Redis.Addrs = []string{redisAddr}
+	cfg.HTTPSecret = "shared-secret-for-both-replicas"
+	a := startServer(t, cfg)
+	bCfg := cfg
+	bCfg.Htpasswd = filepath.Join(cfg.DataDir, "htpasswd") // A created it
+	b := startServer(t, bCfg)
+	b.password = a.password
+	waitLive(t, b)
+	const path = "/v2/team/app/manifests/latest"
+	const bound = time.Second // the test's allowance for one PUBLISH on loopback; peerTTL is 10s
+	var worst time.Duration
+	for i := range 5 {
+		d := pushImage(t, a, "team/app:latest", mustRandom(t))
+		took := waitDigest(t, b, path, d.String(), bound)
+		worst = max(worst, took)
+		// B serves it from its cache now.
+		hits := b.manifests.Stats().Hits
+		fetch(t, b.url, AdminUser, b.password, http.MethodGet, path, nil)
+		if b.manifests.Stats().Hits == hits {
+			t.Fatalf("push %d: B did not cache the manifest", i+1)
+		}
+	}
+	t.Logf("the worst time until replica B answered the tag moved through A: %s", worst)
+	if peerTTL <= bound {
+		t.Errorf("peerTTL %s is no backstop above the pub/sub bound %s", peerTTL, bound)
+	}
+
+	// Drop B's subscription: B bypasses its cache until it has subscribed again, then starts empty.
+	rc := redis.NewClient(&redis.Options{Addr: redisAddr})
+	defer rc.Close()
+	if err := rc.Do(context.Background(), "CLIENT", "KILL", "TYPE", "pubsub").Err(); err != nil {
+		t.Fatal(err)
+	}
+	d := pushImage(t, a, "team/app:latest", mustRandom(t))
+	waitDigest(t, b, path, d.String(), bound)
+	waitLive(t, b)
+	d = pushImage(t, a, "team/app:latest", mustRandom(t))
+	waitDigest(t, b, path, d.String(), bound)
+}
+
+// waitLive waits until ts's cache answers again (its invalidation subscription is confirmed).
+func waitLive(t *testing.T, ts *testServer) {
+	t.Helper()
+	for deadline := time.Now().Add(10 * time.Second); !ts.manifests.Live(); {
+		if time.Now().After(deadline) {
+			t.Fatal("the manifest cache did not subscribe to its invalidation channel within 10s")
+		}
+		time.Sleep(10 * time.Millisecond)
+	}
+}

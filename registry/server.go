@@ -331,6 +331,9 @@ func (s *Server) Run(ctx context.Context) error {
 		}
 	}()
 	backfilled := s.startBackfill(purgeCtx)
+	if err := releaseStartupPages(); err != nil {
+		s.logger.Debug("could not release the start-up pages of the binary", "err", err)
+	}
 
 	var serveErr error
 	select {

@@ -37,6 +37,9 @@ func (s *Server) withManifestCache(next http.Handler, reg prometheus.Registerer,
 	o := manifestcache.Options{
 		MaxBytes:   int64(s.cfg.ManifestCacheMB) << 20,
 		Authorize:  s.authorizePull,
+		// On object storage a blob HEAD costs distribution several round trips; on the filesystem the blob fast path
+		// answers it with one stat.
+		BlobHeads: s.cfg.objectStorage(),
 		Registerer: reg,
 		Logger:     s.logger,
 	}
@@ -83,6 +86,14 @@ func (s *Server) authorizePull(r *http.Request, repo string) (*http.Request, boo
 	grant, err := s.ac.Authorized(r, access...)
 	r = r.WithContext(context.WithValue(r.Context(), authDecisionKey{}, &authDecision{access: access, grant: grant, err: err}))
 	return r, err == nil
+}
+
+// StorageChanged drops every cached manifest and blob answer, here and (through Redis) in the other replicas. Code
+// that changes storage other than through the registry API (garbage collection) calls it after each change.
+func (s *Server) StorageChanged(ctx context.Context) {
+	if s.manifests != nil {
+		s.manifests.InvalidateAll(ctx)
+	}
 }
 
 // stopManifestCache stops listening for the other replicas' invalidations.

@@ -27,6 +27,9 @@ type Options struct {
 	// request to pass on (it may carry the decision in its context) and whether the request is authorized; when it
 	// is not, the request goes to next, which answers the challenge or refusal. Nil authorizes every request.
 	Authorize func(r *http.Request, repo string) (*http.Request, bool)
+	// BlobHeads caches blob HEAD answers too, for storage where each costs several round trips (object storage):
+	// a cached one costs none. They are dropped with the repository's manifests, and by a blob DELETE.
+	BlobHeads bool
 	// Publish is called after a write through this process invalidated repo locally ("" for everything), so the
 	// other replicas can drop theirs; see Peers. Nil for a single process.
 	Publish func(ctx context.Context, repo string)
@@ -43,6 +46,7 @@ type Handler struct {
 	store     *store
 	authorize func(r *http.Request, repo string) (*http.Request, bool)
 	publish   func(ctx context.Context, repo string)
+	blobHeads bool
 	log       *slog.Logger
 	// live is false while another replica's writes may go unheard (the Redis subscription is down): the cache
 	// neither answers nor fills then.
@@ -59,7 +63,7 @@ func New(next http.Handler, o Options) *Handler {
 		o.Logger = slog.New(slog.DiscardHandler)
 	}
 	h := &Handler{next: next, store: newStore(o.MaxBytes, o.TTL, o.now), authorize: o.Authorize, publish: o.Publish,
-		log: o.Logger}
+		blobHeads: o.BlobHeads, log: o.Logger}
 	h.metrics = newMetrics(o.Registerer, h.store)
 	h.live.Store(true)
 	return h
@@ -79,8 +83,7 @@ func (h *Handler) ServeHTTP(w http.ResponseWriter, r *http.Request) {
 		h.next.ServeHTTP(w, r)
 		return
 	}
-	if kind != kindManifest || r.URL.RawQuery != "" || len(r.Header["If-None-Match"]) > 0 {
-		// Conditional requests are left to distribution (its 304 depends on the digest the tag resolves to now).
+	if !h.cacheable(r, kind) {
 		h.next.ServeHTTP(w, r)
 		return
 	}
@@ -110,6 +113,24 @@ func (h *Handler) ServeHTTP(w http.ResponseWriter, r *http.Request) {
 		e.key, e.repo, e.stamp = k, repo, st
 		h.store.put(e)
 	}
+}
+
+// cacheable reports whether a GET or HEAD may be answered from the cache: manifests, and blob HEADs when BlobHeads
+// is set, without a query or conditional or range headers (distribution's answer to those depends on more than the
+// path: its 304 on the digest a tag resolves to now).
+func (h *Handler) cacheable(r *http.Request, kind pathKind) bool {
+	if kind == kindBlob && !(h.blobHeads && r.Method == http.MethodHead) {
+		return false
+	}
+	if r.URL.RawQuery != "" {
+		return false
+	}
+	for _, k := range [...]string{"If-None-Match", "If-Match", "If-Modified-Since", "If-Unmodified-Since", "If-Range", "Range"} {
+		if len(r.Header[k]) > 0 {
+			return false
+		}
+	}
+	return true
 }
 
 // write passes a request that may change repo's manifests or tags to next, dropping repo's entries before (no

@@ -27,6 +27,9 @@ func (f *fakeRegistry) ServeHTTP(w http.ResponseWriter, r *http.Request) {
 		b, _ := io.ReadAll(r.Body)
 		f.tags[r.URL.Path] = string(b)
 		w.WriteHeader(http.StatusCreated)
+	case http.MethodDelete:
+		delete(f.tags, r.URL.Path)
+		w.WriteHeader(http.StatusAccepted)
 	case http.MethodGet, http.MethodHead:
 		f.reads.Add(1)
 		v, ok := f.tags[r.URL.Path]
@@ -134,6 +137,30 @@ func TestHandlerPassesOthers(t *testing.T) {
 		do(h, http.MethodGet, tc.path, "", tc.hdr)
 		if st := h.Stats(); st.Hits != 0 || st.Entries != 0 {
 			t.Errorf("%s: cached: %+v", tc.name, st)
+		}
+	}
+}
+
+// TestHandlerBlobHeads: with BlobHeads, blob HEADs are cached until the blob is deleted; blob GETs never are.
+func TestHandlerBlobHeads(t *testing.T) {
+	const blob = "/v2/a/blobs/sha256:0123"
+	for _, on := range []bool{false, true} {
+		f := &fakeRegistry{tags: map[string]string{blob: "data"}}
+		h := New(f, Options{MaxBytes: 1 << 20, BlobHeads: on})
+		do(h, http.MethodHead, blob, "", nil)
+		do(h, http.MethodHead, blob, "", nil)
+		do(h, http.MethodGet, blob, "", nil)
+		do(h, http.MethodGet, blob, "", nil)
+		want := int64(4)
+		if on {
+			want = 3
+		}
+		if f.reads.Load() != want {
+			t.Errorf("BlobHeads %v: %d reads, want %d", on, f.reads.Load(), want)
+		}
+		do(h, http.MethodDelete, blob, "", nil)
+		if w := do(h, http.MethodHead, blob, "", nil); w.Code != http.StatusNotFound {
+			t.Errorf("BlobHeads %v: HEAD after DELETE = %d, want 404", on, w.Code)
 		}
 	}
 }

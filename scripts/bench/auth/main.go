@@ -32,6 +32,9 @@ type config struct {
 }
 
 func main() {
+	if benchserver.ServeFilesIfAsked() {
+		return
+	}
 	var cfg config
 	cfg.RegisterFlags(flag.CommandLine)
 	flag.StringVar(&cfg.crane, "crane", "", "crane binary (default: PATH, then /var/cache/registry-kit/bin/crane)")
@@ -63,6 +66,7 @@ func run(ctx context.Context, cfg config, work string) error {
 		{name: "rk-noauth"},
 		{name: "stock-auth", user: user, pass: pass},
 		{name: "stock-noauth"},
+		{name: fileServerName},
 	}
 	for _, s := range servers {
 		s.dir = filepath.Join(work, s.name)
@@ -76,7 +80,13 @@ func run(ctx context.Context, cfg config, work string) error {
 	}
 	defer stopAll(servers)
 	for _, s := range servers {
-		if err := s.seed(ctx); err != nil {
+		var err error
+		if s.name == fileServerName {
+			err = s.seedFiles(ctx, servers[1])
+		} else {
+			err = s.seed(ctx)
+		}
+		if err != nil {
 			return fmt.Errorf("seeding %s: %w", s.name, err)
 		}
 	}

@@ -20,29 +20,8 @@ func releaseStartupPages() error {
 	if err != nil {
 		return err
 	}
-	f, err := os.Open("/proc/self/maps")
+	spans, err := cleanExecutableSpans(exe)
 	if err != nil {
-		return err
-	}
-	defer f.Close()
-	type span struct{ start, end uintptr }
-	var spans []span
-	sc := bufio.NewScanner(f)
-	for sc.Scan() {
-		// 00400000-027ea000 r-xp 00000000 fd:00 1234   /path/to/exe
-		fields := strings.Fields(sc.Text())
-		if len(fields) < 6 || fields[5] != exe || (fields[1] != "r-xp" && fields[1] != "r--p") {
-			continue
-		}
-		lo, hi, ok := strings.Cut(fields[0], "-")
-		start, err1 := strconv.ParseUint(lo, 16, 64)
-		end, err2 := strconv.ParseUint(hi, 16, 64)
-		if !ok || err1 != nil || err2 != nil || end <= start {
-			return fmt.Errorf("parsing /proc/self/maps line %q", sc.Text())
-		}
-		spans = append(spans, span{uintptr(start), uintptr(end)})
-	}
-	if err := sc.Err(); err != nil {
 		return err
 	}
 	for _, s := range spans {
@@ -51,4 +30,51 @@ func releaseStartupPages() error {
 		}
 	}
 	return nil
+}
+
+type span struct{ start, end uintptr }
+
+// cleanExecutableSpans lists the read-only mappings of exe (code, constant data) none of whose pages were ever
+// written: a mapping with anonymous pages was modified after it was mapped (a dynamically linked binary's RELRO,
+// relocated and then made read-only) and must keep its pages.
+func cleanExecutableSpans(exe string) ([]span, error) {
+	f, err := os.Open("/proc/self/smaps")
+	if err != nil {
+		return nil, err
+	}
+	defer f.Close()
+	var spans []span
+	var cur *span // the mapping being read, while it is a candidate
+	sc := bufio.NewScanner(f)
+	for sc.Scan() {
+		line := sc.Text()
+		fields := strings.Fields(line)
+		if len(fields) == 0 {
+			continue
+		}
+		if lo, hi, ok := strings.Cut(fields[0], "-"); ok && len(fields) >= 5 {
+			// A mapping header: 00400000-027ea000 r-xp 00000000 fd:00 1234   /path/to/exe
+			if cur != nil {
+				spans = append(spans, *cur)
+			}
+			cur = nil
+			if len(fields) < 6 || fields[5] != exe || (fields[1] != "r-xp" && fields[1] != "r--p") {
+				continue
+			}
+			start, err1 := strconv.ParseUint(lo, 16, 64)
+			end, err2 := strconv.ParseUint(hi, 16, 64)
+			if err1 != nil || err2 != nil || end <= start {
+				return nil, fmt.Errorf("parsing /proc/self/smaps line %q", line)
+			}
+			cur = &span{uintptr(start), uintptr(end)}
+			continue
+		}
+		if cur != nil && fields[0] == "Anonymous:" && (len(fields) < 2 || fields[1] != "0") {
+			cur = nil // written to: keep
+		}
+	}
+	if cur != nil {
+		spans = append(spans, *cur)
+	}
+	return spans, sc.Err()
 }

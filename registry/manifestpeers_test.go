@@ -2,15 +2,21 @@ package registry
 
 import (
 	"context"
+	"encoding/json"
 	"fmt"
 	"net"
 	"net/http"
+	"os"
 	"os/exec"
+	"os/signal"
 	"path/filepath"
+	"strings"
 	"testing"
 	"time"
 
 	"github.com/redis/go-redis/v9"
+
+	"github.com/registry-kit/registry-kit/internal/lockedbuf"
 )
 
 // startRedis runs a real redis-server on a free loopback port until the test ends.
@@ -70,7 +76,11 @@ func TestManifestCacheReplicas(t *testing.T) {
 	cfg.LogLevel = "warn"
 	cfg.Redis.Addrs = []string{redisAddr}
 	cfg.HTTPSecret = "shared-secret-for-both-replicas"
-	a := startServer(t, cfg)
+	cfg.MetricsAddr = ""
+	// A runs in a child process: distribution registers its Redis metrics per App in the process-wide Prometheus
+	// registry, and two such Apps in one process make /metrics fail for the tests that follow (never the case in
+	// serve, one App per process).
+	a := startChildServer(t, cfg)
 	bCfg := cfg
 	bCfg.Htpasswd = filepath.Join(cfg.DataDir, "htpasswd") // A created it
 	b := startServer(t, bCfg)
@@ -116,5 +126,66 @@ func waitLive(t *testing.T, ts *testServer) {
 			t.Fatal("the manifest cache did not subscribe to its invalidation channel within 10s")
 		}
 		time.Sleep(10 * time.Millisecond)
+	}
+}
+
+// startChildServer runs a server with cfg in a child process (this test binary, TestHelperChildServer) until the
+// test ends. It has the URL and admin password of a testServer; nothing else.
+func startChildServer(t *testing.T, cfg Config) *testServer {
+	t.Helper()
+	l, err := net.Listen("tcp", "127.0.0.1:0")
+	if err != nil {
+		t.Fatal(err)
+	}
+	cfg.Addr = l.Addr().String()
+	l.Close()
+	conf, err := json.Marshal(cfg)
+	if err != nil {
+		t.Fatal(err)
+	}
+	cmd := exec.Command(os.Args[0], "-test.run=^TestHelperChildServer$")
+	cmd.Env = append(os.Environ(), "REGISTRY_KIT_TEST_CHILD_CONFIG="+string(conf))
+	var out lockedbuf.Buffer
+	cmd.Stdout, cmd.Stderr = &out, &out
+	if err := cmd.Start(); err != nil {
+		t.Fatal(err)
+	}
+	t.Cleanup(func() { _ = cmd.Process.Signal(os.Interrupt); _ = cmd.Wait() })
+	ts := &testServer{url: "http://" + cfg.Addr}
+	for deadline := time.Now().Add(30 * time.Second); ; {
+		if pw, err := os.ReadFile(filepath.Join(cfg.DataDir, AdminPasswordFile)); err == nil {
+			if resp, err := http.Get(ts.url + "/readyz"); err == nil {
+				resp.Body.Close()
+				if resp.StatusCode == http.StatusOK {
+					ts.password = strings.TrimSpace(string(pw))
+					return ts
+				}
+			}
+		}
+		if time.Now().After(deadline) {
+			t.Fatalf("the child server is not ready after 30s; output:\n%s", out.String())
+		}
+		time.Sleep(50 * time.Millisecond)
+	}
+}
+
+// TestHelperChildServer is the server startChildServer runs; it does nothing in a normal test run.
+func TestHelperChildServer(t *testing.T) {
+	conf := os.Getenv("REGISTRY_KIT_TEST_CHILD_CONFIG")
+	if conf == "" {
+		return
+	}
+	var cfg Config
+	if err := json.Unmarshal([]byte(conf), &cfg); err != nil {
+		t.Fatal(err)
+	}
+	srv, err := New(cfg)
+	if err != nil {
+		t.Fatal(err)
+	}
+	ctx, stop := signal.NotifyContext(context.Background(), os.Interrupt)
+	defer stop()
+	if err := srv.Run(ctx); err != nil {
+		t.Fatal(err)
 	}
 }

@@ -10,7 +10,10 @@ import (
 	"sync/atomic"
 	"time"
 
+	v2 "github.com/distribution/distribution/v3/registry/api/v2"
 	"github.com/prometheus/client_golang/prometheus"
+
+	"github.com/registry-kit/registry-kit/auth/access"
 )
 
 // MaxManifestBytes is the largest manifest body cached: distribution's limit on a manifest PUT.
@@ -70,7 +73,7 @@ func New(next http.Handler, o Options) *Handler {
 }
 
 func (h *Handler) ServeHTTP(w http.ResponseWriter, r *http.Request) {
-	repo, kind, ok := parsePath(r.URL.Path)
+	repo, kind, ok := parsePath(r)
 	if !ok {
 		h.next.ServeHTTP(w, r)
 		return
@@ -204,59 +207,23 @@ const (
 	kindBlob
 )
 
-// parsePath splits /v2/<repo>/manifests/<ref> and /v2/<repo>/blobs/<ref>; ok is false for anything else, including
-// names outside the plain lower-case grammar (distribution answers those itself).
-func parsePath(p string) (repo string, kind pathKind, ok bool) {
-	rest, found := strings.CutPrefix(p, "/v2/")
-	if !found {
-		return "", 0, false
+// parsePath names the repository of a manifest or blob request as distribution's router does (access.Route); ok is
+// false for every other route.
+func parsePath(r *http.Request) (repo string, kind pathKind, ok bool) {
+	if !strings.Contains(r.URL.Path, "/manifests/") && !strings.Contains(r.URL.Path, "/blobs/") {
+		return "", 0, false // the common case of the other routes, without the router
 	}
-	for _, m := range [...]struct {
-		marker string
-		kind   pathKind
-	}{{"/manifests/", kindManifest}, {"/blobs/", kindBlob}} {
-		i := strings.LastIndex(rest, m.marker)
-		if i <= 0 {
-			continue
-		}
-		repo, ref := rest[:i], rest[i+len(m.marker):]
-		if ref == "" || strings.Contains(ref, "/") || !plainName(repo) {
-			return "", 0, false
-		}
-		return repo, m.kind, true
+	route, repo, ok := access.Route(r)
+	switch {
+	case !ok || repo == "":
+		return "", 0, false
+	case route == v2.RouteNameManifest:
+		return repo, kindManifest, true
+	case route == v2.RouteNameBlob:
+		return repo, kindBlob, true
 	}
 	return "", 0, false
 }
-
-// plainName reports whether name is distribution's repository path grammar without a domain: components of [a-z0-9]
-// runs joined by '.', '_', '__' or dashes, split by '/', at most 255 bytes.
-func plainName(name string) bool {
-	if name == "" || len(name) > 255 {
-		return false
-	}
-	for comp := range strings.SplitSeq(name, "/") {
-		if comp == "" || !alnum(comp[0]) || !alnum(comp[len(comp)-1]) {
-			return false
-		}
-		for i := 0; i < len(comp); {
-			if alnum(comp[i]) {
-				i++
-				continue
-			}
-			j := i
-			for j < len(comp) && !alnum(comp[j]) {
-				j++
-			}
-			if sep := comp[i:j]; sep != "." && sep != "_" && sep != "__" && strings.Trim(sep, "-") != "" {
-				return false
-			}
-			i = j
-		}
-	}
-	return true
-}
-
-func alnum(c byte) bool { return c >= 'a' && c <= 'z' || c >= '0' && c <= '9' }
 
 // recorder passes a response through and keeps a copy of a 200 manifest response small enough to cache.
 type recorder struct {

@@ -35,11 +35,11 @@ func (s *Server) withManifestCache(next http.Handler, reg prometheus.Registerer,
 		return next
 	}
 	o := manifestcache.Options{
-		MaxBytes:   int64(s.cfg.ManifestCacheMB) << 20,
-		Authorize:  s.authorizePull,
+		MaxBytes:  int64(s.cfg.ManifestCacheMB) << 20,
+		Authorize: s.authorizePull,
 		// On object storage a blob HEAD costs distribution several round trips; on the filesystem the blob fast path
 		// answers it with one stat.
-		BlobHeads: s.cfg.objectStorage(),
+		BlobHeads:  s.cfg.objectStorage(),
 		Registerer: reg,
 		Logger:     s.logger,
 	}

@@ -30,6 +30,7 @@ import (
 
 var (
 	rkBin    = flag.String("rk", "bin/registry-kit", "registry-kit binary")
+	stockBin = flag.String("stock", benchserver.DefaultStock, "stock distribution v3.1.2 registry binary (\"\" skips its row)")
 	minioBin = flag.String("minio", "/var/cache/registry-kit/bin/minio", "minio binary")
 	redisBin = flag.String("redis", "redis-server", "redis-server binary")
 	sizeMB   = flag.Int("size-mb", 64, "blob size for push and pull")
@@ -183,6 +184,32 @@ func run(ctx context.Context, tmp string) error {
 			b, err := serve(s3Env, s3Args("/two")...)
 			return []string{a, b}, err
 		}},
+	}
+	if *stockBin != "" {
+		configs = append(configs, struct {
+			name  string
+			s3    bool
+			addrs func() ([]string, error)
+		}{"stock v3.1.2, s3 + redis", true, func() ([]string, error) {
+			addr, err := benchserver.FreeAddr()
+			if err != nil {
+				return nil, err
+			}
+			dir := filepath.Join(tmp, "stock")
+			if err := os.MkdirAll(dir, 0o700); err != nil {
+				return nil, err
+			}
+			p, err := benchserver.StartStock(ctx, *stockBin, dir, benchserver.StockConfig{
+				Addr: addr, LogLevel: "warn", Htpasswd: ht, Redis: redisAddr,
+				S3: &benchserver.StockS3{Endpoint: "http://" + s3Addr, Bucket: "registry", RootDirectory: "/stock",
+					AccessKey: "bench-minio", SecretKey: minioSecret},
+			})
+			if err != nil {
+				return nil, err
+			}
+			procs = append(procs, p)
+			return []string{addr}, p.WaitRegistry(addr)
+		}})
 	}
 	var results []result
 	for _, c := range configs {

@@ -316,6 +316,7 @@ func printConfig(w io.Writer, cfg registry.Config) error {
 		"blob-redirect": r.BlobRedirect, "redis-addr": r.Redis.Addrs, "redis-db": r.Redis.DB,
 		"redis-password": r.Redis.Password, "redis-password-file": r.Redis.PasswordFile,
 		"body-idle-timeout": r.BodyIdleTimeout.String(), "max-unauthenticated-conns": r.MaxUnauthenticatedConns,
+		"manifest-cache-mb": r.ManifestCacheMB,
 	}
 	b, err := yaml.Marshal(m)
 	if err != nil {

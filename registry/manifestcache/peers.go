@@ -6,7 +6,10 @@ import (
 	"errors"
 	"log/slog"
 	"net"
+	"strconv"
 	"strings"
+	"sync"
+	"sync/atomic"
 	"time"
 
 	"github.com/redis/go-redis/v9"
@@ -18,11 +21,21 @@ import (
 // answers nor fills, and it starts again empty, so messages sent meanwhile cannot be missed. What is left is the
 // window between a write being stored and its message arriving (the delivery time of a PUBLISH), and a replica that
 // fails to publish (it crashed after the write, or Redis refused the message): Options.TTL bounds that.
+//
+// A write's response waits until its own message has come back through this replica's subscription: Redis hands a
+// message to every subscriber before it answers the PUBLISH, so once the echo is here the others have it too, and a
+// client that reads the response and then asks another replica finds it invalidated (but for the moment that
+// replica takes to process a message it has already received).
 type Peers struct {
 	client  redis.UniversalClient
 	channel string
 	id      string
 	log     *slog.Logger
+
+	live    atomic.Bool // the subscription is confirmed: echoes will come
+	seq     atomic.Uint64
+	mu      sync.Mutex
+	pending map[uint64]chan struct{} // published by this process, echo not yet received
 }
 
 // NewPeers uses channel on client; replicas of one storage must use the same channel, other storages another.
@@ -30,8 +43,11 @@ func NewPeers(client redis.UniversalClient, channel string, logger *slog.Logger)
 	if logger == nil {
 		logger = slog.New(slog.DiscardHandler)
 	}
-	return &Peers{client: client, channel: channel, id: rand.Text(), log: logger}
+	return &Peers{client: client, channel: channel, id: rand.Text(), log: logger, pending: map[uint64]chan struct{}{}}
 }
+
+// echoTimeout bounds the wait for a message's echo.
+const echoTimeout = time.Second
 
 // publishTimeout bounds one PUBLISH; a write's response waits for it.
 const publishTimeout = 2 * time.Second
@@ -40,9 +56,47 @@ const publishTimeout = 2 * time.Second
 func (p *Peers) Publish(ctx context.Context, repo string) {
 	ctx, cancel := context.WithTimeout(ctx, publishTimeout)
 	defer cancel()
-	if err := p.client.Publish(ctx, p.channel, p.id+" "+repo).Err(); err != nil {
+	seq := p.seq.Add(1)
+	echo := make(chan struct{})
+	wait := p.live.Load()
+	if wait {
+		p.mu.Lock()
+		p.pending[seq] = echo
+		p.mu.Unlock()
+		defer func() {
+			p.mu.Lock()
+			delete(p.pending, seq)
+			p.mu.Unlock()
+		}()
+	}
+	msg := p.id + " " + strconv.FormatUint(seq, 10) + " " + repo
+	if err := p.client.Publish(ctx, p.channel, msg).Err(); err != nil {
 		p.log.Warn("telling other replicas about a manifest change failed: they may serve the old manifest until their cache entries expire",
 			"repository", repo, "err", err)
+		return
+	}
+	if wait {
+		t := time.NewTimer(echoTimeout)
+		defer t.Stop()
+		select {
+		case <-echo:
+		case <-t.C:
+		case <-ctx.Done():
+		}
+	}
+}
+
+// echoed marks this process's message seq as received.
+func (p *Peers) echoed(seq string) {
+	n, err := strconv.ParseUint(seq, 10, 64)
+	if err != nil {
+		return
+	}
+	p.mu.Lock()
+	defer p.mu.Unlock()
+	if ch, ok := p.pending[n]; ok {
+		close(ch)
+		delete(p.pending, n)
 	}
 }
 
@@ -56,6 +110,7 @@ func (p *Peers) Run(ctx context.Context, h *Handler) {
 	for ctx.Err() == nil {
 		if err := sub.Subscribe(ctx, p.channel); err != nil {
 			h.setLive(false)
+			p.live.Store(false)
 			p.wait(ctx, &down, err)
 			continue
 		}
@@ -71,6 +126,7 @@ func (p *Peers) Run(ctx context.Context, h *Handler) {
 			}
 			if err != nil {
 				h.setLive(false)
+				p.live.Store(false)
 				p.wait(ctx, &down, err)
 				break // subscribe again: go-redis reconnects on the next command
 			}
@@ -79,6 +135,7 @@ func (p *Peers) Run(ctx context.Context, h *Handler) {
 			case *redis.Subscription:
 				if m.Kind == "subscribe" {
 					h.setLive(true)
+					p.live.Store(true)
 					if !down.IsZero() {
 						p.log.Info("manifest cache invalidation channel is back; cache emptied and in use again",
 							"down", time.Since(down).Round(time.Millisecond).String())
@@ -86,9 +143,11 @@ func (p *Peers) Run(ctx context.Context, h *Handler) {
 					}
 				}
 			case *redis.Message:
-				id, repo, _ := strings.Cut(m.Payload, " ")
+				id, rest, _ := strings.Cut(m.Payload, " ")
+				seq, repo, _ := strings.Cut(rest, " ")
 				if id == p.id {
-					continue // this process invalidated already
+					p.echoed(seq) // this process invalidated already
+					continue
 				}
 				if repo == "" {
 					h.store.invalidateAll()

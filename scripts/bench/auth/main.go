@@ -40,8 +40,8 @@ func main() {
 	flag.StringVar(&cfg.crane, "crane", "", "crane binary (default: PATH, then /var/cache/registry-kit/bin/crane)")
 	flag.DurationVar(&cfg.duration, "duration", 3*time.Second, "length of each requests-per-second measurement")
 	flag.IntVar(&cfg.blobMB, "blob-mb", 64, "size of the chunked-push blob in MiB")
-	flag.IntVar(&cfg.chunkMB, "chunk-mb", 4, "PATCH chunk size in MiB")
-	flag.IntVar(&cfg.layerMB, "layer-mb", 4, "size of each of the 4 layers crane pushes, in MiB")
+	flag.IntVar(&cfg.chunkMB, "chunk-mb", 16, "PATCH chunk size in MiB")
+	flag.IntVar(&cfg.layerMB, "layer-mb", 64, "size of each of the 4 layers crane pushes, in MiB")
 	flag.Parse()
 	os.Exit(benchserver.Main("auth bench", "registry-kit-auth-bench-", func(ctx context.Context, work string) error { return run(ctx, cfg, work) }))
 }

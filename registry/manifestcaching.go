@@ -37,6 +37,7 @@ func (s *Server) withManifestCache(next http.Handler, reg prometheus.Registerer,
 	o := manifestcache.Options{
 		MaxBytes:  int64(s.cfg.ManifestCacheMB) << 20,
 		Authorize: s.authorizePull,
+		PassOn:    withAuthDecision,
 		// On object storage a blob HEAD costs distribution several round trips; on the filesystem the blob fast path
 		// answers it with one stat.
 		BlobHeads:  s.cfg.objectStorage(),
@@ -76,16 +77,24 @@ func manifestChannel(cfg Config) string {
 	return "registry-kit:manifests:" + where
 }
 
-// authorizePull checks pull access to repo as distribution would for a manifest GET, and carries the decision to
-// distribution (onceAuthorized) when the request goes on.
-func (s *Server) authorizePull(r *http.Request, repo string) (*http.Request, bool) {
+// authorizePull checks pull access to repo as distribution would for a manifest GET.
+func (s *Server) authorizePull(r *http.Request, repo string) (any, bool) {
 	if s.ac == nil {
-		return r, true
+		return nil, true
 	}
 	access := []auth.Access{{Resource: auth.Resource{Type: "repository", Name: repo}, Action: "pull"}}
 	grant, err := s.ac.Authorized(r, access...)
-	r = r.WithContext(context.WithValue(r.Context(), authDecisionKey{}, &authDecision{access: access, grant: grant, err: err}))
-	return r, err == nil
+	return &authDecision{access: access, grant: grant, err: err}, err == nil
+}
+
+// withAuthDecision carries authorizePull's decision to distribution (onceAuthorized) for a request the cache
+// passes on.
+func withAuthDecision(r *http.Request, decision any) *http.Request {
+	d, ok := decision.(*authDecision)
+	if !ok {
+		return r
+	}
+	return r.WithContext(context.WithValue(r.Context(), authDecisionKey{}, d))
 }
 
 // StorageChanged drops every cached manifest and blob answer, here and (through Redis) in the other replicas. Code

@@ -6,7 +6,6 @@ import (
 	"strings"
 	"sync"
 	"testing"
-	"time"
 
 	"github.com/google/go-cmp/cmp"
 	"github.com/google/go-containerregistry/pkg/name"
@@ -217,5 +216,41 @@ func TestManifestCacheOff(t *testing.T) {
 	if got := fetch(t, ts.url, AdminUser, ts.password, http.MethodGet, "/v2/a/manifests/1", nil); got.Status != http.StatusOK {
 		t.Errorf("GET = %d", got.Status)
 	}
-	_ = time.Second
+}
+
+// TestManifestCacheAuthenticatesOnce: a manifest request is authenticated once whether the cache answers it or
+// passes it to distribution (a wrong password is one failure: one bcrypt run, one unit of the throttle).
+func TestManifestCacheAuthenticatesOnce(t *testing.T) {
+	ts := startServer(t, testConfig(t))
+	pushImage(t, ts, "team/app:v1", mustRandom(t))
+	tests := []struct {
+		name, path, password string
+		status               int
+		result               string
+	}{
+		{"miss: first read", "/v2/team/app/manifests/v1", ts.password, 200, "success"},
+		{"hit", "/v2/team/app/manifests/v1", ts.password, 200, "success"},
+		{"wrong password on a cached manifest", "/v2/team/app/manifests/v1", "wrong", 401, "failure"},
+		{"unknown tag (passed on after success)", "/v2/team/app/manifests/nope", ts.password, 404, "success"},
+	}
+	for _, tt := range tests {
+		t.Run(tt.name, func(t *testing.T) {
+			before := map[string]float64{}
+			for _, r := range []string{"success", "failure", "throttled"} {
+				before[r] = authCount(t, r)
+			}
+			if got := fetch(t, ts.url, AdminUser, tt.password, http.MethodGet, tt.path, nil); got.Status != tt.status {
+				t.Errorf("status %d, want %d", got.Status, tt.status)
+			}
+			got := map[string]float64{}
+			for _, r := range []string{"success", "failure", "throttled"} {
+				got[r] = authCount(t, r) - before[r]
+			}
+			want := map[string]float64{"success": 0, "failure": 0, "throttled": 0}
+			want[tt.result] = 1
+			if diff := cmp.Diff(want, got); diff != "" {
+				t.Errorf("authentications counted for one request (-want +got):\n%s", diff)
+			}
+		})
+	}
 }

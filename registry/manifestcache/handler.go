@@ -26,10 +26,13 @@ type Options struct {
 	// TTL is how long an entry may be served after it was read; zero means until invalidated. Set it when another
 	// process can change the storage without this one hearing of it.
 	TTL time.Duration
-	// Authorize checks that the request may pull repo, before the cache answers or passes it on. It returns the
-	// request to pass on (it may carry the decision in its context) and whether the request is authorized; when it
-	// is not, the request goes to next, which answers the challenge or refusal. Nil authorizes every request.
-	Authorize func(r *http.Request, repo string) (*http.Request, bool)
+	// Authorize checks that the request may pull repo, before the cache answers or passes it on, and returns its
+	// decision; a request it refuses goes to next, which answers the challenge or refusal. Nil authorizes every
+	// request.
+	Authorize func(r *http.Request, repo string) (decision any, ok bool)
+	// PassOn, when set, returns the request to give next after Authorize decided (carrying the decision, so next
+	// need not authenticate again). It runs only for requests the cache does not answer.
+	PassOn func(r *http.Request, decision any) *http.Request
 	// BlobHeads caches blob HEAD answers too, for storage where each costs several round trips (object storage):
 	// a cached one costs none. They are dropped with the repository's manifests, and by a blob DELETE.
 	BlobHeads bool
@@ -47,7 +50,8 @@ type Options struct {
 type Handler struct {
 	next      http.Handler
 	store     *store
-	authorize func(r *http.Request, repo string) (*http.Request, bool)
+	authorize func(r *http.Request, repo string) (any, bool)
+	passOn    func(r *http.Request, decision any) *http.Request
 	publish   func(ctx context.Context, repo string)
 	blobHeads bool
 	log       *slog.Logger
@@ -65,7 +69,7 @@ func New(next http.Handler, o Options) *Handler {
 	if o.Logger == nil {
 		o.Logger = slog.New(slog.DiscardHandler)
 	}
-	h := &Handler{next: next, store: newStore(o.MaxBytes, o.TTL, o.now), authorize: o.Authorize, publish: o.Publish,
+	h := &Handler{next: next, store: newStore(o.MaxBytes, o.TTL, o.now), authorize: o.Authorize, passOn: o.PassOn, publish: o.Publish,
 		blobHeads: o.BlobHeads, log: o.Logger}
 	h.metrics = newMetrics(o.Registerer, h.store)
 	h.live.Store(true)
@@ -90,25 +94,27 @@ func (h *Handler) ServeHTTP(w http.ResponseWriter, r *http.Request) {
 		h.next.ServeHTTP(w, r)
 		return
 	}
+	var decision any
 	if h.authorize != nil {
 		var allowed bool
-		if r, allowed = h.authorize(r, repo); !allowed {
-			h.next.ServeHTTP(w, r)
+		if decision, allowed = h.authorize(r, repo); !allowed {
+			h.next.ServeHTTP(w, h.passOnRequest(r, decision))
 			return
 		}
 	}
 	if !h.live.Load() {
 		h.metrics.onBypass()
-		h.next.ServeHTTP(w, r)
+		h.next.ServeHTTP(w, h.passOnRequest(r, decision))
 		return
 	}
-	k := key{method: r.Method, path: r.URL.Path, accept: strings.Join(r.Header["Accept"], "\n")}
+	k := key{method: r.Method, path: r.URL.Path, accept: accept(r.Header["Accept"])}
 	if e, ok := h.store.get(k); ok {
 		h.metrics.onHit()
 		serve(w, r, e)
 		return
 	}
 	h.metrics.onMiss()
+	r = h.passOnRequest(r, decision)
 	st := h.store.begin(repo)
 	rec := &recorder{ResponseWriter: w}
 	h.next.ServeHTTP(rec, r)
@@ -116,6 +122,21 @@ func (h *Handler) ServeHTTP(w http.ResponseWriter, r *http.Request) {
 		e.key, e.repo, e.stamp = k, repo, st
 		h.store.put(e)
 	}
+}
+
+func (h *Handler) passOnRequest(r *http.Request, decision any) *http.Request {
+	if h.passOn == nil {
+		return r
+	}
+	return h.passOn(r, decision)
+}
+
+// accept is the key part for the Accept header values; one value (the common case) costs no allocation.
+func accept(values []string) string {
+	if len(values) == 1 {
+		return values[0]
+	}
+	return strings.Join(values, "\n")
 }
 
 // cacheable reports whether a GET or HEAD may be answered from the cache: manifests, and blob HEADs when BlobHeads

@@ -109,8 +109,8 @@ func TestHandlerWriteDuringRead(t *testing.T) {
 
 func TestHandlerAuthorizesEveryRequest(t *testing.T) {
 	f := &fakeRegistry{tags: map[string]string{"/v2/a/manifests/t": "one"}}
-	h := New(f, Options{MaxBytes: 1 << 20, Authorize: func(r *http.Request, repo string) (*http.Request, bool) {
-		return r, r.Header.Get("User") == "ok" && repo == "a"
+	h := New(f, Options{MaxBytes: 1 << 20, Authorize: func(r *http.Request, repo string) (any, bool) {
+		return nil, r.Header.Get("User") == "ok" && repo == "a"
 	}})
 	do(h, http.MethodGet, "/v2/a/manifests/t", "", http.Header{"User": {"ok"}})
 	// Refused requests go to next (which answers the refusal in the real server; the fake serves anything).

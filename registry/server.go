@@ -298,6 +298,9 @@ func (s *Server) MetricsAddr() net.Addr {
 // Run serves until ctx is cancelled, then stops accepting connections and lets in-flight requests finish within
 // ShutdownGrace. It returns nil after a clean shutdown.
 func (s *Server) Run(ctx context.Context) error {
+	if err := releaseStartupPages(); err != nil {
+		s.logger.Debug("could not release the start-up pages of the binary", "err", err)
+	}
 	errc := make(chan error, 2)
 	var wg sync.WaitGroup
 	serve := func(srv *http.Server, ln net.Listener, tlsOn bool) {
@@ -331,9 +334,6 @@ func (s *Server) Run(ctx context.Context) error {
 		}
 	}()
 	backfilled := s.startBackfill(purgeCtx)
-	if err := releaseStartupPages(); err != nil {
-		s.logger.Debug("could not release the start-up pages of the binary", "err", err)
-	}
 
 	var serveErr error
 	select {

@@ -101,6 +101,9 @@ type Config struct {
 	// ServiceAccountTokens, when its Audience is set, also accepts Kubernetes ServiceAccount tokens (auth/satoken);
 	// it needs an access policy. See serviceaccount.go.
 	ServiceAccountTokens satoken.Config
+
+	// ManifestCacheMB bounds the memory of the manifest cache (manifestcaching.go) in MiB; zero turns it off.
+	ManifestCacheMB int
 }
 
 // DefaultConfig returns the zero-configuration settings.
@@ -120,6 +123,7 @@ func DefaultConfig() Config {
 
 		BodyIdleTimeout:         DefaultBodyIdleTimeout,
 		MaxUnauthenticatedConns: DefaultMaxUnauthenticatedConns,
+		ManifestCacheMB:         DefaultManifestCacheMB,
 	}
 }
 
@@ -236,6 +240,9 @@ func (c Config) Validate() error {
 	}
 	if c.MaxUnauthenticatedConns < 0 {
 		add("max-unauthenticated-conns", "must not be negative, got %d", c.MaxUnauthenticatedConns)
+	}
+	if c.ManifestCacheMB < 0 {
+		add("manifest-cache-mb", "must not be negative, got %d", c.ManifestCacheMB)
 	}
 	errs = append(errs, c.validateStorage()...)
 	errs = append(errs, c.validateRedis()...)

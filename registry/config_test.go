@@ -38,6 +38,8 @@ func TestValidate(t *testing.T) {
 		{name: "defaults are valid", mutate: func(*Config) {}},
 		{name: "metrics off", mutate: func(c *Config) { c.MetricsAddr = "" }},
 		{name: "secret file", mutate: func(c *Config) { c.HTTPSecretFile = secret }},
+		{name: "manifest cache off", mutate: func(c *Config) { c.ManifestCacheMB = 0 }},
+		{name: "negative manifest cache", mutate: func(c *Config) { c.ManifestCacheMB = -1 }, want: "manifest-cache-mb: must not be negative, got -1"},
 		{name: "port out of range", mutate: func(c *Config) { c.Addr = ":99999" }, want: "addr: port 99999 out of range"},
 		{name: "port not a number", mutate: func(c *Config) { c.Addr = "localhost:http5" }, want: `addr: port "http5" is not a number`},
 		{name: "no port", mutate: func(c *Config) { c.Addr = "localhost" }, want: `addr: "localhost" is not HOST:PORT`},

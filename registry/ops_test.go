@@ -102,7 +102,7 @@ func TestMetrics(t *testing.T) {
 
 	code, body := get(t, "http://"+ts.MetricsAddr().String()+"/metrics")
 	if code != http.StatusOK {
-		t.Fatalf("GET /metrics = %d", code)
+		t.Fatalf("GET /metrics = %d %s", code, body)
 	}
 	for _, want := range []string{
 		`registry_http_requests_total{code="200",handler="base",method="get"}`,

@@ -24,6 +24,7 @@ import (
 	"github.com/prometheus/client_golang/prometheus/promhttp"
 
 	"github.com/registry-kit/registry-kit/auth/access"
+	"github.com/registry-kit/registry-kit/registry/manifestcache"
 	"github.com/registry-kit/registry-kit/registry/oci"
 )
 
@@ -55,6 +56,10 @@ type Server struct {
 	redis       io.Closer     // the readiness client of the Redis cache, or nil
 	purger      *uploadPurger // nil when upload purging is off
 	oci         *oci.Handler  // referrers API, sha512 addresses, tag parameters (ociext.go)
+
+	manifests *manifestcache.Handler // nil when the manifest cache is off (manifestcaching.go)
+	stopPeers func()                 // stops its invalidation subscription, or nil
+	closers   []io.Closer            // its Redis client
 
 	ln, metricsLn net.Listener
 	srv, metrics  *http.Server
@@ -151,6 +156,7 @@ func New(cfg Config, opts ...Option) (_ *Server, err error) {
 	if h, err = s.withOCI(backend, h); err != nil {
 		return nil, err
 	}
+	h = s.withManifestCache(h, reg, redisPassword)
 	// Outermost of the API handlers: the policy decides (403 DENIED) before the referrers API, the fast path or
 	// distribution sees the request, and they reuse its grant.
 	if s.policy != nil {
@@ -260,6 +266,7 @@ func (s *Server) newHTTPServers() {
 
 // closeAll releases what a failed New had opened.
 func (s *Server) closeAll() {
+	s.stopManifestCache()
 	if s.ln != nil {
 		s.ln.Close()
 	}
@@ -291,6 +298,9 @@ func (s *Server) MetricsAddr() net.Addr {
 // Run serves until ctx is cancelled, then stops accepting connections and lets in-flight requests finish within
 // ShutdownGrace. It returns nil after a clean shutdown.
 func (s *Server) Run(ctx context.Context) error {
+	if err := releaseStartupPages(); err != nil {
+		s.logger.Debug("could not release the start-up pages of the binary", "err", err)
+	}
 	errc := make(chan error, 2)
 	var wg sync.WaitGroup
 	serve := func(srv *http.Server, ln net.Listener, tlsOn bool) {
@@ -364,6 +374,7 @@ func (s *Server) shutdown() error {
 			errs = append(errs, fmt.Errorf("flushing traces: %w", err))
 		}
 	}
+	s.stopManifestCache()
 	if c, ok := s.ac.(io.Closer); ok {
 		c.Close()
 	}

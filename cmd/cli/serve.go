@@ -130,6 +130,7 @@ REGISTRY_KIT_S3_ACCESS_KEY/REGISTRY_KIT_S3_SECRET_KEY (or AWS_ACCESS_KEY_ID/AWS_
 	f.Duration("body-idle-timeout", d.BodyIdleTimeout, "cut a request whose body sends nothing for this long (a slow body that keeps moving is never cut; 0 disables)")
 	f.Int("max-unauthenticated-conns", d.MaxUnauthenticatedConns, "connections one client address may hold before any request on them authenticated; more are closed at once (0 disables)")
 	addServiceAccountFlags(f)
+	f.Int("manifest-cache-mb", d.ManifestCacheMB, "memory for recently read manifests, answered without reading storage (0 disables)")
 	f.BoolVar(&o.printConfig, "print-config", false, "print the effective configuration (secrets redacted) and exit, without validating it")
 	f.BoolVar(&o.checkConfig, "check-config", false, "validate the configuration as serve does before starting (files included) and exit: 0 when it would start")
 	o.cmd = cmd
@@ -143,6 +144,7 @@ var keys = slices.Concat([]string{
 	"storage", "s3-endpoint", "s3-region", "s3-bucket", "s3-root-directory", "s3-force-path-style", "s3-secure",
 	"s3-skip-verify", "s3-access-key", "s3-secret-key", "s3-access-key-file", "s3-secret-key-file", "blob-redirect",
 	"redis-addr", "redis-db", "redis-password", "redis-password-file", "body-idle-timeout", "max-unauthenticated-conns",
+	"manifest-cache-mb",
 }, serviceAccountKeys)
 
 // config merges flags > env > file > defaults into a registry.Config. notes are things worth logging at startup.
@@ -256,6 +258,7 @@ func (o *serveOptions) config() (registry.Config, []string, error) {
 		BodyIdleTimeout:         duration("body-idle-timeout"),
 		MaxUnauthenticatedConns: integer("max-unauthenticated-conns"),
 		ServiceAccountTokens:    serviceAccountConfig(str, duration),
+		ManifestCacheMB:         integer("manifest-cache-mb"),
 	}
 	if err := errors.Join(errs...); err != nil {
 		return cfg, nil, fmt.Errorf("invalid configuration:\n%w", err)
@@ -316,6 +319,7 @@ func printConfig(w io.Writer, cfg registry.Config) error {
 		"blob-redirect": r.BlobRedirect, "redis-addr": r.Redis.Addrs, "redis-db": r.Redis.DB,
 		"redis-password": r.Redis.Password, "redis-password-file": r.Redis.PasswordFile,
 		"body-idle-timeout": r.BodyIdleTimeout.String(), "max-unauthenticated-conns": r.MaxUnauthenticatedConns,
+		"manifest-cache-mb": r.ManifestCacheMB,
 	}
 	printServiceAccountConfig(m, r)
 	b, err := yaml.Marshal(m)

@@ -32,13 +32,16 @@ type config struct {
 }
 
 func main() {
+	if benchserver.ServeFilesIfAsked() {
+		return
+	}
 	var cfg config
 	cfg.RegisterFlags(flag.CommandLine)
 	flag.StringVar(&cfg.crane, "crane", "", "crane binary (default: PATH, then /var/cache/registry-kit/bin/crane)")
 	flag.DurationVar(&cfg.duration, "duration", 3*time.Second, "length of each requests-per-second measurement")
 	flag.IntVar(&cfg.blobMB, "blob-mb", 64, "size of the chunked-push blob in MiB")
-	flag.IntVar(&cfg.chunkMB, "chunk-mb", 4, "PATCH chunk size in MiB")
-	flag.IntVar(&cfg.layerMB, "layer-mb", 4, "size of each of the 4 layers crane pushes, in MiB")
+	flag.IntVar(&cfg.chunkMB, "chunk-mb", 16, "PATCH chunk size in MiB")
+	flag.IntVar(&cfg.layerMB, "layer-mb", 64, "size of each of the 4 layers crane pushes, in MiB")
 	flag.Parse()
 	os.Exit(benchserver.Main("auth bench", "registry-kit-auth-bench-", func(ctx context.Context, work string) error { return run(ctx, cfg, work) }))
 }
@@ -63,6 +66,7 @@ func run(ctx context.Context, cfg config, work string) error {
 		{name: "rk-noauth"},
 		{name: "stock-auth", user: user, pass: pass},
 		{name: "stock-noauth"},
+		{name: fileServerName},
 	}
 	for _, s := range servers {
 		s.dir = filepath.Join(work, s.name)
@@ -76,7 +80,13 @@ func run(ctx context.Context, cfg config, work string) error {
 	}
 	defer stopAll(servers)
 	for _, s := range servers {
-		if err := s.seed(ctx); err != nil {
+		var err error
+		if s.name == fileServerName {
+			err = s.seedFiles(ctx, servers[1])
+		} else {
+			err = s.seed(ctx)
+		}
+		if err != nil {
 			return fmt.Errorf("seeding %s: %w", s.name, err)
 		}
 	}

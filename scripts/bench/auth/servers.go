@@ -3,6 +3,9 @@ package main
 import (
 	"context"
 	"fmt"
+	"io"
+	"net/http"
+	"os"
 	"path/filepath"
 	"time"
 
@@ -33,6 +36,15 @@ func (s *server) start(ctx context.Context, cfg config, htpasswdFile string) err
 		auth = htpasswdFile
 	}
 	switch s.name {
+	case fileServerName:
+		files := filepath.Join(s.dir, "files")
+		if err := os.MkdirAll(files, 0o755); err != nil {
+			return err
+		}
+		if s.proc, err = benchserver.StartFileServer(ctx, s.dir, addr, files); err != nil {
+			return err
+		}
+		return s.proc.WaitReady("http://" + addr + "/")
 	case "rk-auth", "rk-noauth":
 		s.proc, err = benchserver.StartIn(ctx, s.dir, cfg.RK, benchserver.ServeArgs(addr, data, "", "warn", auth)...)
 	default:
@@ -68,6 +80,34 @@ func (s *server) auth() authn.Authenticator {
 		return authn.Anonymous
 	}
 	return &authn.Basic{Username: s.user, Password: s.pass}
+}
+
+// fileServerName is the plain http.FileServer serving the same manifest bytes at the same path, the ceiling the
+// manifest rows compare with; it takes no part in the push rows.
+const fileServerName = "FileServer"
+
+// seedFiles writes the manifest from registry from into the FileServer's directory at the manifest's URL path.
+func (s *server) seedFiles(ctx context.Context, from *server) error {
+	req, err := http.NewRequestWithContext(ctx, http.MethodGet, "http://"+from.addr+manifestPath, nil)
+	if err != nil {
+		return err
+	}
+	req.Header.Set("Accept", manifestAccept)
+	from.authorize(req)
+	res, err := client.Do(req)
+	if err != nil {
+		return err
+	}
+	defer res.Body.Close()
+	b, err := io.ReadAll(res.Body)
+	if err != nil || res.StatusCode != http.StatusOK {
+		return fmt.Errorf("reading the manifest from %s: %d %v", from.name, res.StatusCode, err)
+	}
+	p := filepath.Join(s.dir, "files", filepath.FromSlash(manifestPath))
+	if err := os.MkdirAll(filepath.Dir(p), 0o755); err != nil {
+		return err
+	}
+	return os.WriteFile(p, b, 0o644)
 }
 
 // seed pushes the small image the manifest benchmark reads.

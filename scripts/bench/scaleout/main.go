@@ -15,6 +15,8 @@ import (
 	"io"
 	"net"
 	"net/http"
+	"net/http/httputil"
+	"net/url"
 	"os"
 	"os/exec"
 	"path/filepath"
@@ -28,6 +30,7 @@ import (
 
 var (
 	rkBin    = flag.String("rk", "bin/registry-kit", "registry-kit binary")
+	stockBin = flag.String("stock", benchserver.DefaultStock, "stock distribution v3.1.2 registry binary (\"\" skips its row)")
 	minioBin = flag.String("minio", "/var/cache/registry-kit/bin/minio", "minio binary")
 	redisBin = flag.String("redis", "redis-server", "redis-server binary")
 	sizeMB   = flag.Int("size-mb", 64, "blob size for push and pull")
@@ -68,6 +71,36 @@ func stopAll() {
 type result struct {
 	name                  string
 	pushMBs, pullMBs, rps float64
+	headRPS               float64
+	// Backend (S3) requests per manifest GET and per blob HEAD under load; -1 on the filesystem.
+	getCalls, headCalls float64
+}
+
+// s3Counter is a reverse proxy in front of MinIO that counts the requests registry-kit makes to object storage.
+// It keeps the Host header, so the clients' SigV4 signatures stay valid.
+type s3Counter struct {
+	n     atomic.Int64
+	proxy *httputil.ReverseProxy
+}
+
+func newS3Counter(target string) (*s3Counter, string, error) {
+	u, err := url.Parse("http://" + target)
+	if err != nil {
+		return nil, "", err
+	}
+	c := &s3Counter{proxy: httputil.NewSingleHostReverseProxy(u)}
+	c.proxy.Transport = &http.Transport{MaxIdleConnsPerHost: 256, DisableCompression: true}
+	l, err := net.Listen("tcp", "127.0.0.1:0")
+	if err != nil {
+		return nil, "", err
+	}
+	go http.Serve(l, c)
+	return c, l.Addr().String(), nil
+}
+
+func (c *s3Counter) ServeHTTP(w http.ResponseWriter, r *http.Request) {
+	c.n.Add(1)
+	c.proxy.ServeHTTP(w, r)
 }
 
 func run(ctx context.Context, tmp string) error {
@@ -114,6 +147,10 @@ func run(ctx context.Context, tmp string) error {
 	}
 	time.Sleep(300 * time.Millisecond)
 
+	counter, s3Addr, err := newS3Counter(minioAddr)
+	if err != nil {
+		return err
+	}
 	s3Env := []string{"REGISTRY_KIT_S3_ACCESS_KEY=bench-minio", "REGISTRY_KIT_S3_SECRET_KEY=" + minioSecret}
 	serve := func(env []string, extra ...string) (string, error) {
 		addr, err := benchserver.FreeAddr()
@@ -129,16 +166,17 @@ func run(ctx context.Context, tmp string) error {
 		return addr, p.WaitReady("http://" + addr + "/readyz")
 	}
 	s3Args := func(root string) []string {
-		return []string{"--storage", "s3", "--s3-endpoint", "http://" + minioAddr, "--s3-secure=false", "--s3-force-path-style",
+		return []string{"--storage", "s3", "--s3-endpoint", "http://" + s3Addr, "--s3-secure=false", "--s3-force-path-style",
 			"--s3-bucket", "registry", "--s3-root-directory", root, "--redis-addr", redisAddr}
 	}
 	configs := []struct {
 		name  string
+		s3    bool
 		addrs func() ([]string, error)
 	}{
-		{"filesystem, 1 replica", func() ([]string, error) { a, err := serve(nil); return []string{a}, err }},
-		{"s3 + redis, 1 replica", func() ([]string, error) { a, err := serve(s3Env, s3Args("/one")...); return []string{a}, err }},
-		{"s3 + redis, 2 replicas", func() ([]string, error) {
+		{"filesystem, 1 replica", false, func() ([]string, error) { a, err := serve(nil); return []string{a}, err }},
+		{"s3 + redis, 1 replica", true, func() ([]string, error) { a, err := serve(s3Env, s3Args("/one")...); return []string{a}, err }},
+		{"s3 + redis, 2 replicas", true, func() ([]string, error) {
 			a, err := serve(s3Env, s3Args("/two")...)
 			if err != nil {
 				return nil, err
@@ -147,13 +185,43 @@ func run(ctx context.Context, tmp string) error {
 			return []string{a, b}, err
 		}},
 	}
+	if *stockBin != "" {
+		configs = append(configs, struct {
+			name  string
+			s3    bool
+			addrs func() ([]string, error)
+		}{"stock v3.1.2, s3 + redis", true, func() ([]string, error) {
+			addr, err := benchserver.FreeAddr()
+			if err != nil {
+				return nil, err
+			}
+			dir := filepath.Join(tmp, "stock")
+			if err := os.MkdirAll(dir, 0o700); err != nil {
+				return nil, err
+			}
+			p, err := benchserver.StartStock(ctx, *stockBin, dir, benchserver.StockConfig{
+				Addr: addr, LogLevel: "warn", Htpasswd: ht, Redis: redisAddr,
+				S3: &benchserver.StockS3{Endpoint: "http://" + s3Addr, Bucket: "registry", RootDirectory: "/stock",
+					AccessKey: "bench-minio", SecretKey: minioSecret},
+			})
+			if err != nil {
+				return nil, err
+			}
+			procs = append(procs, p)
+			return []string{addr}, p.WaitRegistry(addr)
+		}})
+	}
 	var results []result
 	for _, c := range configs {
 		addrs, err := c.addrs()
 		if err != nil {
 			return fmt.Errorf("%s: %w", c.name, err)
 		}
-		r, err := measure(addrs, password)
+		var calls *atomic.Int64
+		if c.s3 {
+			calls = &counter.n
+		}
+		r, err := measure(addrs, password, calls)
 		if err != nil {
 			return fmt.Errorf("%s: %w", c.name, err)
 		}
@@ -161,11 +229,21 @@ func run(ctx context.Context, tmp string) error {
 		results = append(results, r)
 		fmt.Fprintf(os.Stderr, "done: %s\n", c.name)
 	}
-	fmt.Printf("\n%-24s %12s %12s %16s\n", "configuration", "push MB/s", "pull MB/s", "manifest GET/s")
-	for _, r := range results {
-		fmt.Printf("%-24s %12.1f %12.1f %16.0f\n", r.name, r.pushMBs, r.pullMBs, r.rps)
+	fmt.Printf("\n%-24s %10s %10s %15s %9s %9s %15s %10s\n", "configuration", "push MB/s", "pull MB/s", "manifest GET/s",
+		"vs fs", "S3/GET", "blob HEAD/s", "S3/HEAD")
+	calls := func(v float64) string {
+		if v < 0 {
+			return "-"
+		}
+		return fmt.Sprintf("%.2f", v)
 	}
-	fmt.Printf("\n(%d x %d MiB blobs, %d pull streams, %d manifest clients for %s; two replicas get requests in turn)\n",
+	for _, r := range results {
+		fmt.Printf("%-24s %10.1f %10.1f %15.0f %8.2fx %9s %15.0f %10s\n", r.name, r.pushMBs, r.pullMBs, r.rps,
+			r.rps/results[0].rps, calls(r.getCalls), r.headRPS, calls(r.headCalls))
+	}
+	fmt.Printf("\n(%d x %d MiB blobs, %d pull streams, %d clients for %s of manifest GETs and of blob HEADs, all with auth; two\n"+
+		"replicas get requests in turn; S3/GET and S3/HEAD are the object-storage requests per request under that load,\n"+
+		"counted by a proxy in front of MinIO that every S3 configuration goes through)\n",
 		*reps, *sizeMB, *streams, *conc, *dur)
 	return nil
 }
@@ -226,7 +304,7 @@ func (c *client) pushBlob(data []byte) (string, error) {
 	return dgst, nil
 }
 
-func measure(addrs []string, password string) (result, error) {
+func measure(addrs []string, password string, s3Calls *atomic.Int64) (result, error) {
 	c := &client{addrs: addrs, password: password, http: &http.Client{Transport: &http.Transport{MaxIdleConnsPerHost: 64}}}
 	var r result
 	size := *sizeMB << 20
@@ -286,6 +364,37 @@ func measure(addrs []string, password string) (result, error) {
 	if resp.StatusCode != 201 {
 		return r, fmt.Errorf("PUT manifest: %d", resp.StatusCode)
 	}
+	calls := func() int64 {
+		if s3Calls == nil {
+			return 0
+		}
+		return s3Calls.Load()
+	}
+	perRequest := func(before int64, n float64) float64 {
+		if s3Calls == nil {
+			return -1
+		}
+		return float64(calls()-before) / n
+	}
+	before := calls()
+	n, err := c.load("GET", "/v2/bench/manifests/v1", map[string]string{"Accept": "application/vnd.oci.image.manifest.v1+json"})
+	if err != nil {
+		return r, fmt.Errorf("manifest GET: %w", err)
+	}
+	r.rps, r.getCalls = n/dur.Seconds(), perRequest(before, n)
+	before = calls()
+	n, err = c.load("HEAD", "/v2/bench/blobs/"+digests[0], nil)
+	if err != nil {
+		return r, fmt.Errorf("blob HEAD: %w", err)
+	}
+	r.headRPS, r.headCalls = n/dur.Seconds(), perRequest(before, n)
+	return r, nil
+}
+
+// load sends method path from *conc clients for *dur and returns the number of 200 answers; any other answer is an
+// error.
+func (c *client) load(method, path string, hdr map[string]string) (float64, error) {
+	var wg sync.WaitGroup
 	var count, failed atomic.Int64
 	deadline := time.Now().Add(*dur)
 	for i := 0; i < *conc; i++ {
@@ -293,8 +402,7 @@ func measure(addrs []string, password string) (result, error) {
 		go func() {
 			defer wg.Done()
 			for time.Now().Before(deadline) {
-				resp, err := c.do("GET", c.pick(), "/v2/bench/manifests/v1", nil,
-					map[string]string{"Accept": "application/vnd.oci.image.manifest.v1+json"})
+				resp, err := c.do(method, c.pick(), path, nil, hdr)
 				if err != nil {
 					failed.Add(1)
 					continue
@@ -311,8 +419,7 @@ func measure(addrs []string, password string) (result, error) {
 	}
 	wg.Wait()
 	if failed.Load() > 0 {
-		return r, fmt.Errorf("%d manifest requests failed", failed.Load())
+		return 0, fmt.Errorf("%d requests failed", failed.Load())
 	}
-	r.rps = float64(count.Load()) / dur.Seconds()
-	return r, nil
+	return float64(count.Load()), nil
 }

@@ -17,8 +17,6 @@ import (
 	"context"
 	"flag"
 	"fmt"
-	"net"
-	"net/http"
 	"os"
 	"path/filepath"
 	"runtime"
@@ -37,12 +35,7 @@ type config struct {
 }
 
 func main() {
-	// Re-executed as the FileServer process: `serve -fileserver ADDR DIR`.
-	if len(os.Args) == 4 && os.Args[1] == "-fileserver" {
-		if err := fileServer(os.Args[2], os.Args[3]); err != nil {
-			fmt.Fprintln(os.Stderr, "fileserver:", err)
-			os.Exit(1)
-		}
+	if benchserver.ServeFilesIfAsked() { // re-executed as the FileServer process
 		return
 	}
 	var cfg config
@@ -71,10 +64,6 @@ func run(ctx context.Context, cfg config, work string) error {
 	if err != nil {
 		return err
 	}
-	self, err := os.Executable()
-	if err != nil {
-		return err
-	}
 	servers := []*server{
 		{name: "http.FileServer", kind: kindFileServer},
 		{name: "registry-kit (auth)", kind: kindRK, user: user, pass: pass},
@@ -87,7 +76,7 @@ func run(ctx context.Context, cfg config, work string) error {
 		if err := os.MkdirAll(s.dir, 0o700); err != nil {
 			return err
 		}
-		if err := s.start(ctx, cfg, self, htpasswdFile, filepath.Dir(b.path)); err != nil {
+		if err := s.start(ctx, cfg, htpasswdFile, filepath.Dir(b.path)); err != nil {
 			return fmt.Errorf("starting %s: %w", s.name, err)
 		}
 	}
@@ -100,13 +89,4 @@ func run(ctx context.Context, cfg config, work string) error {
 	res.print(os.Stdout, cfg)
 	fmt.Fprintf(os.Stdout, "\ntotal run time %s\n", time.Since(start).Round(time.Second))
 	return nil
-}
-
-// fileServer serves dir with http.FileServer on addr until it is signalled.
-func fileServer(addr, dir string) error {
-	l, err := net.Listen("tcp", addr)
-	if err != nil {
-		return err
-	}
-	return http.Serve(l, http.FileServer(http.Dir(dir)))
 }

@@ -37,7 +37,7 @@ func stockConfig(data, addr, metrics, htpasswdFile string) benchserver.StockConf
 	}
 }
 
-func (s *server) start(ctx context.Context, cfg config, self, htpasswdFile, fileDir string) error {
+func (s *server) start(ctx context.Context, cfg config, htpasswdFile, fileDir string) error {
 	addr, err := benchserver.FreeAddr()
 	if err != nil {
 		return err
@@ -54,7 +54,7 @@ func (s *server) start(ctx context.Context, cfg config, self, htpasswdFile, file
 	}
 	switch s.kind {
 	case kindFileServer:
-		s.proc, err = benchserver.StartIn(ctx, s.dir, self, "-fileserver", addr, fileDir)
+		s.proc, err = benchserver.StartFileServer(ctx, s.dir, addr, fileDir)
 	case kindRK:
 		s.proc, err = benchserver.StartIn(ctx, s.dir, cfg.RK, benchserver.ServeArgs(addr, data, metrics, "info", auth)...)
 	case kindStock:

@@ -156,3 +156,31 @@ func FreeAddr() (string, error) {
 	defer l.Close()
 	return l.Addr().String(), nil
 }
+
+// FileServerFlag is the argument a driver re-executes itself with to become a plain http.FileServer:
+// `DRIVER -fileserver ADDR DIR` (see ServeFilesIfAsked).
+const FileServerFlag = "-fileserver"
+
+// ServeFilesIfAsked serves DIR with http.FileServer on ADDR until signalled, and reports true, when the process was
+// started as `DRIVER -fileserver ADDR DIR`; otherwise it reports false at once. A driver's main calls it first.
+func ServeFilesIfAsked() bool {
+	if len(os.Args) != 4 || os.Args[1] != FileServerFlag {
+		return false
+	}
+	l, err := net.Listen("tcp", os.Args[2])
+	if err == nil {
+		err = http.Serve(l, http.FileServer(http.Dir(os.Args[3])))
+	}
+	fmt.Fprintln(os.Stderr, "fileserver:", err)
+	os.Exit(1)
+	return true
+}
+
+// StartFileServer re-executes this driver as an http.FileServer of dir on addr, its output in logDir/server.log.
+func StartFileServer(ctx context.Context, logDir, addr, dir string) (*Process, error) {
+	self, err := os.Executable()
+	if err != nil {
+		return nil, err
+	}
+	return StartIn(ctx, logDir, self, FileServerFlag, addr, dir)
+}

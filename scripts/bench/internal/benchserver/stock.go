@@ -35,14 +35,32 @@ type StockConfig struct {
 	AllowManifestURLs bool
 	// Htpasswd, when set, turns on htpasswd auth (realm "bench") with this file.
 	Htpasswd string
+	// S3, when set, stores in S3-compatible object storage instead of RootDir (redirects off, path style).
+	S3 *StockS3
+	// Redis, when set, is the HOST:PORT of the blob-descriptor cache (storage.cache.blobdescriptor: redis).
+	Redis string
+}
+
+// StockS3 is the s3 storage of a stock registry.
+type StockS3 struct {
+	Endpoint, Bucket, RootDirectory, AccessKey, SecretKey string
 }
 
 // Render is the configuration as YAML.
 func (c StockConfig) Render() string {
 	var b strings.Builder
 	fmt.Fprintf(&b, "version: 0.1\nlog:\n  level: %s\n  accesslog:\n    disabled: true\n", c.LogLevel)
-	fmt.Fprintf(&b, "storage:\n  filesystem:\n    rootdirectory: %s\n", c.RootDir)
-	if c.InmemoryCache {
+	if c.S3 != nil {
+		fmt.Fprintf(&b, "storage:\n  s3:\n    regionendpoint: %s\n    region: us-east-1\n    bucket: %s\n    rootdirectory: %s\n"+
+			"    accesskey: %s\n    secretkey: %s\n    secure: false\n    forcepathstyle: true\n  redirect:\n    disable: true\n",
+			c.S3.Endpoint, c.S3.Bucket, c.S3.RootDirectory, c.S3.AccessKey, c.S3.SecretKey)
+	} else {
+		fmt.Fprintf(&b, "storage:\n  filesystem:\n    rootdirectory: %s\n", c.RootDir)
+	}
+	switch {
+	case c.Redis != "":
+		b.WriteString("  cache:\n    blobdescriptor: redis\n")
+	case c.InmemoryCache:
 		b.WriteString("  cache:\n    blobdescriptor: inmemory\n")
 	}
 	fmt.Fprintf(&b, "  delete:\n    enabled: %t\n", c.Delete)
@@ -58,6 +76,9 @@ func (c StockConfig) Render() string {
 	}
 	if c.AllowManifestURLs {
 		b.WriteString("validation:\n  manifests:\n    urls:\n      allow: ['^https?://']\n")
+	}
+	if c.Redis != "" {
+		fmt.Fprintf(&b, "redis:\n  addrs: [%s]\n", c.Redis)
 	}
 	if c.Htpasswd != "" {
 		fmt.Fprintf(&b, "auth:\n  htpasswd:\n    realm: bench\n    path: %s\n", c.Htpasswd)

@@ -18,6 +18,8 @@ type Options struct {
 	Users map[string]string
 	// Policy is the access policy YAML (auth/access); empty for none.
 	Policy string
+	// Configure, when set, changes the configuration last (deletes on, a GC interval, ...).
+	Configure func(*registry.Config)
 }
 
 // Server is a running registry-kit server.
@@ -45,6 +47,9 @@ func Start(t testing.TB, o Options) Server {
 		if err := os.WriteFile(cfg.AccessPolicy, []byte(o.Policy), 0o600); err != nil {
 			t.Fatal(err)
 		}
+	}
+	if o.Configure != nil {
+		o.Configure(&cfg)
 	}
 	srv, err := registry.New(cfg)
 	if err != nil {

@@ -15,6 +15,7 @@ import (
 	"time"
 
 	"github.com/registry-kit/registry-kit/auth/access"
+	"github.com/registry-kit/registry-kit/registry/gc"
 	"github.com/registry-kit/registry-kit/registry/storageconfig"
 )
 
@@ -96,6 +97,9 @@ type Config struct {
 	// MaxUnauthenticatedConns bounds, per client address, the connections on which no request has authenticated
 	// yet; more are closed on accept. Zero disables; with NoAuth it does not apply.
 	MaxUnauthenticatedConns int
+
+	// GC schedules garbage collection (gcserve.go); off by default.
+	GC GCConfig
 }
 
 // DefaultConfig returns the zero-configuration settings.
@@ -115,6 +119,7 @@ func DefaultConfig() Config {
 
 		BodyIdleTimeout:         DefaultBodyIdleTimeout,
 		MaxUnauthenticatedConns: DefaultMaxUnauthenticatedConns,
+		GC:                      GCConfig{Window: gc.DefaultWindow},
 	}
 }
 
@@ -168,6 +173,7 @@ func (c Config) Validate() error {
 	add := func(key, format string, args ...any) {
 		errs = append(errs, fmt.Errorf(key+": "+format, args...))
 	}
+	c.GC.validate(add)
 	if err := checkAddr(c.Addr, false); err != nil {
 		add("addr", "%w", err)
 	}

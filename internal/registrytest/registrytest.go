@@ -4,6 +4,7 @@ package registrytest
 
 import (
 	"context"
+	"log/slog"
 	"os"
 	"path/filepath"
 	"testing"
@@ -20,6 +21,8 @@ type Options struct {
 	Policy string
 	// Configure, when set, changes the configuration last (deletes on, a GC interval, ...).
 	Configure func(*registry.Config)
+	// Logger gets the server's log (default: discarded).
+	Logger *slog.Logger
 }
 
 // Server is a running registry-kit server.
@@ -51,7 +54,11 @@ func Start(t testing.TB, o Options) Server {
 	if o.Configure != nil {
 		o.Configure(&cfg)
 	}
-	srv, err := registry.New(cfg)
+	var opts []registry.Option
+	if o.Logger != nil {
+		opts = append(opts, registry.WithLogger(o.Logger))
+	}
+	srv, err := registry.New(cfg, opts...)
 	if err != nil {
 		t.Fatal(err)
 	}

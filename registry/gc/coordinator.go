@@ -117,11 +117,11 @@ func (l *Local) Forget(ctx context.Context, d Deleted) error {
 // offline is the coordinator of a collection no server watches: the store must not be written meanwhile.
 type offline struct{}
 
-func (offline) Record(context.Context, []digest.Digest) error         { return nil }
-func (offline) Lock(context.Context) (func(), error)                  { return func() {}, nil }
-func (offline) Fence(context.Context) error                           { return nil }
-func (offline) Unfence(context.Context) error                         { return nil }
-func (offline) Forget(context.Context, Deleted) error                 { return nil }
+func (offline) Record(context.Context, []digest.Digest) error { return nil }
+func (offline) Lock(context.Context) (func(), error)          { return func() {}, nil }
+func (offline) Fence(context.Context) error                   { return nil }
+func (offline) Unfence(context.Context) error                 { return nil }
+func (offline) Forget(context.Context, Deleted) error         { return nil }
 func (offline) Touched(context.Context, time.Time) (map[digest.Digest]bool, error) {
 	return map[digest.Digest]bool{}, nil
 }

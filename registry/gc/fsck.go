@@ -23,7 +23,9 @@ type Damage struct {
 	Problem    string
 }
 
-func (d Damage) String() string { return fmt.Sprintf("%s %s: %s", d.Repository, d.Reference, d.Problem) }
+func (d Damage) String() string {
+	return fmt.Sprintf("%s %s: %s", d.Repository, d.Reference, d.Problem)
+}
 
 // FsckReport says what Fsck checked and found.
 type FsckReport struct {

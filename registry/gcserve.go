@@ -184,3 +184,21 @@ func openStorage(ctx context.Context, cfg Config, o *gc.Options) (storagedriver.
 	}
 	return d, closeFn, nil
 }
+
+// CollectGarbage runs one collection now, coordinated with this server (and, with Redis, its replicas): o's
+// Coordinator is the server's unless set.
+func (s *Server) CollectGarbage(ctx context.Context, o gc.Options) (gc.Report, error) {
+	d, err := factory.Create(ctx, s.gc.backend.name, s.gc.backend.params)
+	if err != nil {
+		return gc.Report{}, fmt.Errorf("configuring storage: %w", err)
+	}
+	if o.Coordinator == nil {
+		o.Coordinator = s.gc.coord
+	}
+	rep, err := gc.Collect(ctx, d, o)
+	s.gc.metrics.Observe(rep, err)
+	return rep, err
+}
+
+// GCCoordinator is the coordinator this server's writes journal to and its fence is read from.
+func (s *Server) GCCoordinator() gc.Coordinator { return s.gc.coord }

@@ -31,6 +31,8 @@ type Server struct {
 	Host string
 	// DataDir is its storage directory.
 	DataDir string
+	// Registry is the server itself.
+	Registry *registry.Server
 }
 
 // Start serves a registry-kit with o on a free loopback port until the test ends.
@@ -66,5 +68,5 @@ func Start(t testing.TB, o Options) Server {
 	done := make(chan error, 1)
 	go func() { done <- srv.Run(ctx) }()
 	t.Cleanup(func() { cancel(); <-done })
-	return Server{Host: srv.Addr().String(), DataDir: cfg.DataDir}
+	return Server{Host: srv.Addr().String(), DataDir: cfg.DataDir, Registry: srv}
 }

@@ -141,6 +141,10 @@ func (g *gcRunner) runOnce(ctx context.Context, d storagedriver.StorageDriver) {
 // servers sharing that Redis (their fence, journal and cache); without it, nothing may write to the store meanwhile
 // unless the collection is a dry run.
 func CollectGarbage(ctx context.Context, cfg Config, o gc.Options) (gc.Report, error) {
+	if o.Logger != nil {
+		level, _ := ParseLogLevel(cfg.LogLevel)
+		bridgeLogrus(o.Logger, level) // distribution's own lines (each deleted blob) go to the same log
+	}
 	d, closeFn, err := openStorage(ctx, cfg, &o)
 	if err != nil {
 		return gc.Report{}, err

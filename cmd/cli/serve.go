@@ -128,6 +128,10 @@ REGISTRY_KIT_S3_ACCESS_KEY/REGISTRY_KIT_S3_SECRET_KEY (or AWS_ACCESS_KEY_ID/AWS_
 	f.String("redis-password-file", "", "file holding the Redis password (or REGISTRY_KIT_REDIS_PASSWORD)")
 	f.Duration("body-idle-timeout", d.BodyIdleTimeout, "cut a request whose body sends nothing for this long (a slow body that keeps moving is never cut; 0 disables)")
 	f.Int("max-unauthenticated-conns", d.MaxUnauthenticatedConns, "connections one client address may hold before any request on them authenticated; more are closed at once (0 disables)")
+	f.Duration("gc-interval", 0, "collect garbage every this long while serving (unreferenced blobs older than --gc-window; 0 disables)")
+	f.Duration("gc-window", d.GC.Window, "grace window: blob data and manifests newer than this are never collected")
+	f.Bool("gc-delete-untagged", false, "scheduled collections also delete manifests untagged for longer than --gc-window")
+	f.String("gc-retention-policy", "", "retention policy file (YAML) applied by scheduled collections (see registry-kit gc --help)")
 	f.BoolVar(&o.printConfig, "print-config", false, "print the effective configuration (secrets redacted) and exit, without validating it")
 	f.BoolVar(&o.checkConfig, "check-config", false, "validate the configuration as serve does before starting (files included) and exit: 0 when it would start")
 	o.cmd = cmd
@@ -141,6 +145,7 @@ var keys = []string{
 	"storage", "s3-endpoint", "s3-region", "s3-bucket", "s3-root-directory", "s3-force-path-style", "s3-secure",
 	"s3-skip-verify", "s3-access-key", "s3-secret-key", "s3-access-key-file", "s3-secret-key-file", "blob-redirect",
 	"redis-addr", "redis-db", "redis-password", "redis-password-file", "body-idle-timeout", "max-unauthenticated-conns",
+	"gc-interval", "gc-window", "gc-delete-untagged", "gc-retention-policy",
 }
 
 // config merges flags > env > file > defaults into a registry.Config. notes are things worth logging at startup.
@@ -253,6 +258,8 @@ func (o *serveOptions) config() (registry.Config, []string, error) {
 		},
 		BodyIdleTimeout:         duration("body-idle-timeout"),
 		MaxUnauthenticatedConns: integer("max-unauthenticated-conns"),
+		GC: registry.GCConfig{Interval: duration("gc-interval"), Window: duration("gc-window"),
+			DeleteUntagged: boolean("gc-delete-untagged"), RetentionPolicy: str("gc-retention-policy")},
 	}
 	if err := errors.Join(errs...); err != nil {
 		return cfg, nil, fmt.Errorf("invalid configuration:\n%w", err)
@@ -313,6 +320,8 @@ func printConfig(w io.Writer, cfg registry.Config) error {
 		"blob-redirect": r.BlobRedirect, "redis-addr": r.Redis.Addrs, "redis-db": r.Redis.DB,
 		"redis-password": r.Redis.Password, "redis-password-file": r.Redis.PasswordFile,
 		"body-idle-timeout": r.BodyIdleTimeout.String(), "max-unauthenticated-conns": r.MaxUnauthenticatedConns,
+		"gc-interval": r.GC.Interval.String(), "gc-window": r.GC.Window.String(), "gc-delete-untagged": r.GC.DeleteUntagged,
+		"gc-retention-policy": r.GC.RetentionPolicy,
 	}
 	b, err := yaml.Marshal(m)
 	if err != nil {

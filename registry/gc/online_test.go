@@ -123,4 +123,3 @@ func deleteAll(t *testing.T, s *store, repo string) {
 		}
 	}
 }
-

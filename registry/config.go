@@ -173,7 +173,7 @@ func (c Config) Validate() error {
 	add := func(key, format string, args ...any) {
 		errs = append(errs, fmt.Errorf(key+": "+format, args...))
 	}
-	c.GC.validate(add)
+	c.GC.validate(c, add)
 	if err := checkAddr(c.Addr, false); err != nil {
 		add("addr", "%w", err)
 	}

@@ -28,7 +28,11 @@ type GCConfig struct {
 	RetentionPolicy string
 }
 
-func (g GCConfig) validate(add func(key, format string, args ...any)) {
+func (g GCConfig) validate(c Config, add func(key, format string, args ...any)) {
+	if g.Interval > 0 && c.objectStorage() && len(c.Redis.Addrs) == 0 {
+		add("gc-interval", "with storage s3 needs redis-addr: replicas sharing a bucket must share the write journal, "+
+			"the fence and the lock through Redis")
+	}
 	if g.Interval < 0 {
 		add("gc-interval", "must not be negative, got %s", g.Interval)
 	}

@@ -3,9 +3,9 @@ package gc_test
 import (
 	"context"
 	"os"
+	"path/filepath"
 	"sort"
 	"strconv"
-	"path/filepath"
 	"strings"
 	"testing"
 	"time"

@@ -50,7 +50,6 @@ func (g GCConfig) validate(c Config, add func(key, format string, args ...any)) 
 // the schedule.
 type gcRunner struct {
 	cfg     GCConfig
-	upload  time.Duration
 	coord   gc.Coordinator
 	cache   *blobCache
 	backend storageBackend
@@ -64,7 +63,8 @@ type gcRunner struct {
 func newGCRunner(cfg Config, backend storageBackend, redisPassword string, dc *configuration.Configuration,
 	logger *slog.Logger, reg prometheus.Registerer) *gcRunner {
 	delete(dc.Storage, "cache")
-	g := &gcRunner{cfg: cfg.GC, upload: cfg.UploadPurgeAge, backend: backend, logger: logger, metrics: gc.NewMetrics(reg)}
+	// serve's upload purger (purge.go) already removes abandoned uploads: scheduled collections leave them to it.
+	g := &gcRunner{cfg: cfg.GC, backend: backend, logger: logger, metrics: gc.NewMetrics(reg)}
 	if len(cfg.Redis.Addrs) > 0 {
 		g.redis = redis.NewUniversalClient(&redis.UniversalOptions{Addrs: cfg.Redis.Addrs, DB: cfg.Redis.DB,
 			Password: redisPassword, DialTimeout: redisTimeout, ReadTimeout: redisTimeout, WriteTimeout: redisTimeout})
@@ -86,7 +86,7 @@ func (g *gcRunner) close() {
 // options are the collection options of a scheduled run.
 func (g *gcRunner) options() (gc.Options, error) {
 	o := gc.Options{Window: g.cfg.Window, DeleteUntagged: g.cfg.DeleteUntagged, Coordinator: g.coord,
-		Logger: g.logger, UploadAge: g.upload}
+		Logger: g.logger}
 	if g.cfg.RetentionPolicy != "" {
 		p, err := gc.LoadPolicy(g.cfg.RetentionPolicy)
 		if err != nil {

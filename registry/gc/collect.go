@@ -5,6 +5,7 @@ import (
 	"errors"
 	"fmt"
 	"path"
+	"slices"
 	"sort"
 	"time"
 
@@ -25,14 +26,14 @@ func Collect(ctx context.Context, driver storagedriver.StorageDriver, o Options)
 	}
 	start := o.Now()
 	rep = Report{Started: start, DryRun: o.DryRun}
+	release, err := o.Coordinator.Lock(ctx)
+	if err != nil {
+		return rep, err // another collection runs: nothing to log here
+	}
 	defer func() {
 		rep.Took = o.Now().Sub(start)
 		logRun(o, rep, err)
 	}()
-	release, err := o.Coordinator.Lock(ctx)
-	if err != nil {
-		return rep, err
-	}
 	defer release()
 	cutoff := start.Add(-o.Window)
 
@@ -248,6 +249,8 @@ func (c *collection) purgeUploads(ctx context.Context) error {
 	}
 	deleted, errs := storage.PurgeUploads(ctx, c.driver, c.o.Now().Add(-c.o.UploadAge), !c.o.DryRun)
 	c.rep.Uploads = len(deleted)
+	// An upload that finished (or was purged by serve) between the walk and the read is gone: not an error.
+	errs = slices.DeleteFunc(errs, isNotFound)
 	if err := errors.Join(errs...); err != nil {
 		return fmt.Errorf("purging abandoned uploads: %w", err)
 	}

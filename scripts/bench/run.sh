@@ -15,3 +15,7 @@ if [ -f scripts/bench/auth/main.go ]; then
   echo "== auth: authenticated request rate and push cost =="
   GOFLAGS=-mod=mod go run ./scripts/bench/auth -rk "$rk" -stock "${REGISTRY_KIT_CACHE:-/var/cache/registry-kit}/bin/registry"
 fi
+
+echo
+echo "== gc: mark+sweep time vs stock garbage-collect, HEAD/s during collection =="
+REGISTRY_KIT_BIN="$rk" scripts/bench/gc.sh

@@ -15,6 +15,13 @@ var ErrFenced = errors.New("garbage collection sweep in progress")
 // RetryAfter is how long a fenced client is told to wait.
 const RetryAfter = 5 * time.Second
 
+// JournalKeep is how long journal entries are kept whether or not a collection runs (writes finish well within it
+// of journaling: the body is read first). Collections spare what was journaled within min(window, JournalKeep).
+const JournalKeep = time.Hour
+
+// localPruneEvery bounds the in-process journal: past this many entries, those older than JournalKeep go.
+const localPruneEvery = 4096
+
 // Recorder is what a server calls before it accepts a write that can make an old blob live again (a manifest PUT
 // with its references, an upload completion, a cross-repository mount): the digests are journaled first, then the
 // fence is checked, in that order, so a write the fence did not stop is always in the journal the sweep reads.
@@ -65,6 +72,13 @@ func (l *Local) Record(_ context.Context, digests []digest.Digest) error {
 	now := l.now()
 	for _, d := range digests {
 		l.journal[d] = now
+	}
+	if len(l.journal) > localPruneEvery {
+		for d, t := range l.journal {
+			if now.Sub(t) > JournalKeep {
+				delete(l.journal, d)
+			}
+		}
 	}
 	if l.fenced {
 		return ErrFenced

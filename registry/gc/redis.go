@@ -47,6 +47,8 @@ func (r *Redis) Record(ctx context.Context, digests []digest.Digest) error {
 			members[i] = redis.Z{Score: now, Member: d.String()}
 		}
 		pipe.ZAdd(ctx, r.key("journal"), members...)
+		// Bounded whether or not collections run.
+		pipe.ZRemRangeByScore(ctx, r.key("journal"), "-inf", "("+strconv.FormatInt(r.now().Add(-JournalKeep).UnixMilli(), 10))
 	}
 	fence := pipe.Exists(ctx, r.key("fence"))
 	if _, err := pipe.Exec(ctx); err != nil {

@@ -57,7 +57,11 @@ func guardedDigests(w http.ResponseWriter, r *http.Request) (_ []digest.Digest, 
 			writeError(w, http.StatusBadRequest, "MANIFEST_INVALID", "reading manifest: "+err.Error())
 			return nil, false
 		}
-		r.Body = io.NopCloser(bytes.NewReader(body))
+		// Past distribution's limit the rest still follows: distribution refuses it with its own error.
+		r.Body = struct {
+			io.Reader
+			io.Closer
+		}{io.MultiReader(bytes.NewReader(body), r.Body), r.Body}
 		ds := append([]digest.Digest{digest.FromBytes(body)}, gc.References(body)...)
 		if d, err := digest.Parse(p[strings.LastIndex(p, "/")+1:]); err == nil {
 			ds = append(ds, d)

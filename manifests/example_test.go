@@ -32,7 +32,7 @@ func ExampleGenerate() {
 	// PersistentVolumeClaim
 	// Service
 	// Deployment
-	// serve --addr=:5000 --data-dir=/var/lib/registry --htpasswd=/etc/registry-kit/auth/htpasswd --metrics-addr=:5001 --http-secret-file=/etc/registry-kit/http-secret/secret
+	// serve --addr=:5000 --data-dir=/var/lib/registry --htpasswd=/etc/registry-kit/auth/htpasswd --metrics-addr=:5001 --http-secret-file=/etc/registry-kit/http-secret/secret --gc-interval=24h
 }
 
 // Validate reports every problem at once, each naming the flag that sets the field.

@@ -245,6 +245,11 @@ func (g generator) serverArgs() []string {
 		"--http-secret-file=" + HTTPSecretDir + "/" + HTTPSecretKey,
 	}
 	args = append(args, g.objectStorageArgs()...)
+	// Collect garbage once a day, at most a day (plus the 2h window) after it appears, one run per Redis lock
+	// across replicas. Object storage without Redis cannot coordinate replicas, so serve refuses it there.
+	if !g.o.objectStorage() || len(g.o.redisAddrs()) > 0 {
+		args = append(args, "--gc-interval=24h")
+	}
 	if g.o.TLSSecretName != "" {
 		args = append(args, "--tls-cert="+TLSDir+"/"+corev1.TLSCertKey, "--tls-key="+TLSDir+"/"+corev1.TLSPrivateKeyKey)
 	}

@@ -16,6 +16,7 @@ import (
 
 	"github.com/registry-kit/registry-kit/auth/access"
 	"github.com/registry-kit/registry-kit/auth/satoken"
+	"github.com/registry-kit/registry-kit/registry/gc"
 	"github.com/registry-kit/registry-kit/registry/storageconfig"
 )
 
@@ -104,6 +105,8 @@ type Config struct {
 
 	// ManifestCacheMB bounds the memory of the manifest cache (manifestcaching.go) in MiB; zero turns it off.
 	ManifestCacheMB int
+	// GC schedules garbage collection (gcserve.go); off by default.
+	GC GCConfig
 }
 
 // DefaultConfig returns the zero-configuration settings.
@@ -124,6 +127,7 @@ func DefaultConfig() Config {
 		BodyIdleTimeout:         DefaultBodyIdleTimeout,
 		MaxUnauthenticatedConns: DefaultMaxUnauthenticatedConns,
 		ManifestCacheMB:         DefaultManifestCacheMB,
+		GC:                      GCConfig{Window: gc.DefaultWindow},
 	}
 }
 
@@ -177,6 +181,7 @@ func (c Config) Validate() error {
 	add := func(key, format string, args ...any) {
 		errs = append(errs, fmt.Errorf(key+": "+format, args...))
 	}
+	c.GC.validate(c, add)
 	if err := checkAddr(c.Addr, false); err != nil {
 		add("addr", "%w", err)
 	}

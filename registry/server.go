@@ -56,6 +56,7 @@ type Server struct {
 	redis       io.Closer     // the readiness client of the Redis cache, or nil
 	purger      *uploadPurger // nil when upload purging is off
 	oci         *oci.Handler  // referrers API, sha512 addresses, tag parameters (ociext.go)
+	gc          *gcRunner     // write journal and fence, blob descriptor cache, GC schedule (gcserve.go)
 
 	manifests *manifestcache.Handler // nil when the manifest cache is off (manifestcaching.go)
 	stopPeers func()                 // stops its invalidation subscription, or nil
@@ -141,6 +142,7 @@ func New(cfg Config, opts ...Option) (_ *Server, err error) {
 		return nil, err
 	}
 	dc := distConfig(cfg, secret, authType, backend, redisPassword)
+	s.gc = newGCRunner(cfg, backend, redisPassword, dc, o.logger, metricsRegisterer(cfg))
 	if err := buildApp(s, dc); err != nil {
 		return nil, err
 	}
@@ -148,7 +150,7 @@ func New(cfg Config, opts ...Option) (_ *Server, err error) {
 	if cfg.MetricsAddr != "" {
 		reg = prometheus.DefaultRegisterer
 	}
-	h := insufficientStorage(s.app)
+	h := insufficientStorage(gcHooks(s.gc.coord, s.gc.cache, s.app))
 	if !cfg.objectStorage() {
 		// The fast path reads the filesystem driver's files; object storage goes through distribution.
 		h = newBlobFastPath(cfg.DataDir, s.ac, reg, h)
@@ -282,6 +284,7 @@ func (s *Server) closeAll() {
 	if s.redis != nil {
 		s.redis.Close()
 	}
+	s.gc.close()
 }
 
 // Addr is the address the registry listens on (useful with port 0).
@@ -334,6 +337,7 @@ func (s *Server) Run(ctx context.Context) error {
 		}
 	}()
 	backfilled := s.startBackfill(purgeCtx)
+	collected := s.gc.start(purgeCtx)
 
 	var serveErr error
 	select {
@@ -346,6 +350,7 @@ func (s *Server) Run(ctx context.Context) error {
 	wg.Wait()
 	<-purged
 	<-backfilled
+	<-collected
 	if serveErr != nil {
 		return fmt.Errorf("serving: %w", serveErr)
 	}
@@ -381,6 +386,7 @@ func (s *Server) shutdown() error {
 	if s.redis != nil {
 		s.redis.Close()
 	}
+	s.gc.close()
 	if err := errors.Join(errs...); err != nil {
 		return fmt.Errorf("shutting down: %w", err)
 	}

@@ -32,6 +32,8 @@ func NewRootCommand(streams IOStreams) *cobra.Command {
 	root.SetErr(streams.ErrOut)
 	root.AddCommand(
 		newServeCommand(streams),
+		newGCCommand(streams),
+		newFsckCommand(streams),
 		newHtpasswdCommand(streams),
 		newGenerateCommand(streams),
 		newDeployCommand(streams),

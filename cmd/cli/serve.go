@@ -131,6 +131,10 @@ REGISTRY_KIT_S3_ACCESS_KEY/REGISTRY_KIT_S3_SECRET_KEY (or AWS_ACCESS_KEY_ID/AWS_
 	f.Int("max-unauthenticated-conns", d.MaxUnauthenticatedConns, "connections one client address may hold before any request on them authenticated; more are closed at once (0 disables)")
 	addServiceAccountFlags(f)
 	f.Int("manifest-cache-mb", d.ManifestCacheMB, "memory for recently read manifests, answered without reading storage (0 disables)")
+	f.Duration("gc-interval", 0, "collect garbage every this long while serving (unreferenced blobs older than --gc-window; 0 disables)")
+	f.Duration("gc-window", d.GC.Window, "grace window: blob data and manifests newer than this are never collected")
+	f.Bool("gc-delete-untagged", false, "scheduled collections also delete manifests untagged for longer than --gc-window")
+	f.String("gc-retention-policy", "", "retention policy file (YAML) applied by scheduled collections (see registry-kit gc --help)")
 	f.BoolVar(&o.printConfig, "print-config", false, "print the effective configuration (secrets redacted) and exit, without validating it")
 	f.BoolVar(&o.checkConfig, "check-config", false, "validate the configuration as serve does before starting (files included) and exit: 0 when it would start")
 	o.cmd = cmd
@@ -144,7 +148,7 @@ var keys = slices.Concat([]string{
 	"storage", "s3-endpoint", "s3-region", "s3-bucket", "s3-root-directory", "s3-force-path-style", "s3-secure",
 	"s3-skip-verify", "s3-access-key", "s3-secret-key", "s3-access-key-file", "s3-secret-key-file", "blob-redirect",
 	"redis-addr", "redis-db", "redis-password", "redis-password-file", "body-idle-timeout", "max-unauthenticated-conns",
-	"manifest-cache-mb",
+	"manifest-cache-mb", "gc-interval", "gc-window", "gc-delete-untagged", "gc-retention-policy",
 }, serviceAccountKeys)
 
 // config merges flags > env > file > defaults into a registry.Config. notes are things worth logging at startup.
@@ -259,6 +263,8 @@ func (o *serveOptions) config() (registry.Config, []string, error) {
 		MaxUnauthenticatedConns: integer("max-unauthenticated-conns"),
 		ServiceAccountTokens:    serviceAccountConfig(str, duration),
 		ManifestCacheMB:         integer("manifest-cache-mb"),
+		GC: registry.GCConfig{Interval: duration("gc-interval"), Window: duration("gc-window"),
+			DeleteUntagged: boolean("gc-delete-untagged"), RetentionPolicy: str("gc-retention-policy")},
 	}
 	if err := errors.Join(errs...); err != nil {
 		return cfg, nil, fmt.Errorf("invalid configuration:\n%w", err)
@@ -320,6 +326,8 @@ func printConfig(w io.Writer, cfg registry.Config) error {
 		"redis-password": r.Redis.Password, "redis-password-file": r.Redis.PasswordFile,
 		"body-idle-timeout": r.BodyIdleTimeout.String(), "max-unauthenticated-conns": r.MaxUnauthenticatedConns,
 		"manifest-cache-mb": r.ManifestCacheMB,
+		"gc-interval":       r.GC.Interval.String(), "gc-window": r.GC.Window.String(), "gc-delete-untagged": r.GC.DeleteUntagged,
+		"gc-retention-policy": r.GC.RetentionPolicy,
 	}
 	printServiceAccountConfig(m, r)
 	b, err := yaml.Marshal(m)

@@ -4,6 +4,7 @@ package registrytest
 
 import (
 	"context"
+	"log/slog"
 	"os"
 	"path/filepath"
 	"testing"
@@ -18,8 +19,10 @@ type Options struct {
 	Users map[string]string
 	// Policy is the access policy YAML (auth/access); empty for none.
 	Policy string
-	// Configure, when set, changes the configuration last, before the server is created.
+	// Configure, when set, changes the configuration last (deletes on, a GC interval, ...).
 	Configure func(*registry.Config)
+	// Logger gets the server's log (default: discarded).
+	Logger *slog.Logger
 }
 
 // Server is a running registry-kit server.
@@ -28,6 +31,8 @@ type Server struct {
 	Host string
 	// DataDir is its storage directory.
 	DataDir string
+	// Registry is the server itself.
+	Registry *registry.Server
 }
 
 // Start serves a registry-kit with o on a free loopback port until the test ends.
@@ -51,7 +56,11 @@ func Start(t testing.TB, o Options) Server {
 	if o.Configure != nil {
 		o.Configure(&cfg)
 	}
-	srv, err := registry.New(cfg)
+	var opts []registry.Option
+	if o.Logger != nil {
+		opts = append(opts, registry.WithLogger(o.Logger))
+	}
+	srv, err := registry.New(cfg, opts...)
 	if err != nil {
 		t.Fatal(err)
 	}
@@ -59,5 +68,5 @@ func Start(t testing.TB, o Options) Server {
 	done := make(chan error, 1)
 	go func() { done <- srv.Run(ctx) }()
 	t.Cleanup(func() { cancel(); <-done })
-	return Server{Host: srv.Addr().String(), DataDir: cfg.DataDir}
+	return Server{Host: srv.Addr().String(), DataDir: cfg.DataDir, Registry: srv}
 }

@@ -32,3 +32,7 @@ else
   echo "skipped: needs $cache/bin/minio and redis-server (scripts/setup.sh installs both)"
   exit 1
 fi
+
+echo
+echo "== gc: mark+sweep time vs stock garbage-collect, HEAD/s during collection =="
+REGISTRY_KIT_BIN="$rk" scripts/bench/gc.sh

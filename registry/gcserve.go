@@ -14,6 +14,7 @@ import (
 	"github.com/redis/go-redis/v9"
 
 	"github.com/registry-kit/registry-kit/registry/gc"
+	"github.com/registry-kit/registry-kit/registry/manifestcache"
 )
 
 // GCConfig schedules garbage collection inside serve.
@@ -56,6 +57,9 @@ type gcRunner struct {
 	redis   redis.UniversalClient // nil without Redis
 	metrics *gc.Metrics
 	logger  *slog.Logger
+	// swept runs after every sweep, once the blob descriptor caches forgot what it deleted: the server drops its
+	// manifest cache there (and, through Redis, the other replicas' caches). Set before the server starts.
+	swept func(context.Context)
 }
 
 // newGCRunner builds the coordinator: through Redis when replicas share one (they then all see the fence and the
@@ -69,12 +73,34 @@ func newGCRunner(cfg Config, backend storageBackend, redisPassword string, dc *c
 		g.redis = redis.NewUniversalClient(&redis.UniversalOptions{Addrs: cfg.Redis.Addrs, DB: cfg.Redis.DB,
 			Password: redisPassword, DialTimeout: redisTimeout, ReadTimeout: redisTimeout, WriteTimeout: redisTimeout})
 		g.cache = newBlobCache(g.redis)
-		g.coord = gc.NewRedis(g.redis)
+		g.coord = afterForget{gc.NewRedis(g.redis), g.afterSweep}
 		return g
 	}
 	g.cache = newBlobCache(nil)
-	g.coord = gc.NewLocal(func(context.Context, gc.Deleted) error { g.cache.reset(); return nil })
+	g.coord = gc.NewLocal(func(ctx context.Context, _ gc.Deleted) error {
+		g.cache.reset()
+		g.afterSweep(ctx)
+		return nil
+	})
 	return g
+}
+
+func (g *gcRunner) afterSweep(ctx context.Context) {
+	if g.swept != nil {
+		g.swept(ctx)
+	}
+}
+
+// afterForget is a coordinator that also runs after once the sweep's deletions were forgotten.
+type afterForget struct {
+	gc.Coordinator
+	after func(context.Context)
+}
+
+func (a afterForget) Forget(ctx context.Context, d gc.Deleted) error {
+	err := a.Coordinator.Forget(ctx, d)
+	a.after(ctx)
+	return err
 }
 
 func (g *gcRunner) close() {
@@ -187,7 +213,9 @@ func openStorage(ctx context.Context, cfg Config, o *gc.Options) (storagedriver.
 			c.Close()
 			return nil, nil, fmt.Errorf("connecting to redis %v: %w", cfg.Redis.Addrs, err)
 		}
-		o.Coordinator = gc.NewRedis(c)
+		// The servers sharing this Redis drop their manifest caches when this collection has swept.
+		peers := manifestcache.NewPeers(c, manifestChannel(cfg), o.Logger)
+		o.Coordinator = afterForget{gc.NewRedis(c), func(ctx context.Context) { peers.Publish(ctx, "") }}
 		closeFn = func() { c.Close() }
 	}
 	return d, closeFn, nil

@@ -159,6 +159,7 @@ func New(cfg Config, opts ...Option) (_ *Server, err error) {
 		return nil, err
 	}
 	h = s.withManifestCache(h, reg, redisPassword)
+	s.gc.swept = s.StorageChanged
 	// Outermost of the API handlers: the policy decides (403 DENIED) before the referrers API, the fast path or
 	// distribution sees the request, and they reuse its grant.
 	if s.policy != nil {

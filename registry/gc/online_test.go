@@ -123,3 +123,41 @@ func deleteAll(t *testing.T, s *store, repo string) {
 		}
 	}
 }
+
+// A collection that removes tags and manifests behind the API's back (retention, untagged manifests) drops the
+// server's manifest cache: what the sweep deleted is never answered from memory afterwards.
+func TestCollectDropsCachedManifests(t *testing.T) {
+	srv := registrytest.Start(t, registrytest.Options{
+		Users:     map[string]string{user: password},
+		Configure: func(c *registry.Config) { c.DeleteEnabled = true },
+	})
+	s := &store{t: t, host: srv.Host, dir: srv.DataDir}
+	old := s.push("app:v1", image(t, 1))
+	time.Sleep(10 * time.Millisecond) // distinct push times
+	s.push("app:v2", image(t, 1))
+	paths := []string{"/v2/app/manifests/v1", "/v2/app/manifests/" + old.String()}
+	accept := []string{"Accept", "application/vnd.docker.distribution.manifest.v2+json"}
+	for range 2 { // the second round is answered from the cache
+		for _, p := range paths {
+			if code, _ := s.status(http.MethodGet, p, nil, accept...); code != http.StatusOK {
+				t.Fatalf("GET %s before the collection: %d", p, code)
+			}
+		}
+	}
+	later := func() time.Time { return time.Now().Add(time.Hour) }
+	o := gc.Options{Window: 30 * time.Minute, Now: later, DeleteUntagged: true,
+		Retention: gc.Policy{Rules: []gc.Rule{{Repositories: "app", KeepLast: 1}}}}
+	rep, err := srv.Registry.CollectGarbage(context.Background(), o)
+	if err != nil {
+		t.Fatal(err)
+	}
+	if len(rep.Untagged) != 1 {
+		t.Fatalf("removed %d manifests, want app:v1's", len(rep.Untagged))
+	}
+	for _, p := range paths {
+		if code, _ := s.status(http.MethodGet, p, nil, accept...); code != http.StatusNotFound {
+			t.Errorf("GET %s after the collection removed it: %d, want 404 (stale manifest cache)", p, code)
+		}
+	}
+	s.pullAll("app:v2")
+}

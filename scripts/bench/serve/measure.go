@@ -193,6 +193,7 @@ type result struct {
 	pull1, pullN, push []float64 // MiB/s per repetition
 	cpuPerGiB          float64   // server CPU seconds per GiB pulled (single stream)
 	idleKB, peakKB     int64
+	idleAnonKB         int64
 }
 
 type results struct {
@@ -208,7 +209,11 @@ func measure(ctx context.Context, cfg config, servers []*server, b blob) (*resul
 		if err != nil {
 			return nil, fmt.Errorf("%s: reading RSS: %w", s.name, err)
 		}
-		r.byName[s.name] = &result{idleKB: idle}
+		anon, err := s.proc.AnonKB()
+		if err != nil {
+			return nil, fmt.Errorf("%s: reading RSS: %w", s.name, err)
+		}
+		r.byName[s.name] = &result{idleKB: idle, idleAnonKB: anon}
 	}
 	mib := float64(b.size) / (1 << 20)
 	for rep := range cfg.pushReps {
@@ -295,7 +300,7 @@ func (r *results) print(w io.Writer, cfg config) {
 	if cfg.streams <= 1 {
 		pullN = ""
 	}
-	fmt.Fprintf(tw, "server\tpull MiB/s\t%spush MiB/s\tpeak RSS MiB\tidle RSS MiB\tCPU s/GiB pulled\t\n", pullN)
+	fmt.Fprintf(tw, "server\tpull MiB/s\t%spush MiB/s\tpeak RSS MiB\tidle RSS MiB\tidle anon MiB\tCPU s/GiB pulled\t\n", pullN)
 	for _, s := range r.servers {
 		res := r.byName[s.name]
 		push := "-"
@@ -306,8 +311,8 @@ func (r *results) print(w io.Writer, cfg config) {
 		if cfg.streams > 1 {
 			n = fmt.Sprintf("%.0f\t", median(res.pullN))
 		}
-		fmt.Fprintf(tw, "%s\t%.0f\t%s%s\t%.1f\t%.1f\t%.2f\t\n", s.name, median(res.pull1), n, push,
-			float64(res.peakKB)/1024, float64(res.idleKB)/1024, res.cpuPerGiB)
+		fmt.Fprintf(tw, "%s\t%.0f\t%s%s\t%.1f\t%.1f\t%.1f\t%.2f\t\n", s.name, median(res.pull1), n, push,
+			float64(res.peakKB)/1024, float64(res.idleKB)/1024, float64(res.idleAnonKB)/1024, res.cpuPerGiB)
 	}
 	tw.Flush()
 

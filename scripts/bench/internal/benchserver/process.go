@@ -125,9 +125,21 @@ func (p *Process) CPUTime() (time.Duration, error) {
 
 // Memory reads the process's peak (VmHWM) and current (VmRSS) resident set size in KiB from /proc/PID/status.
 func (p *Process) Memory() (peakKB, curKB int64, err error) {
+	peakKB, curKB, _, err = p.memory()
+	return peakKB, curKB, err
+}
+
+// AnonKB is the process's resident anonymous memory (RssAnon: heap, stacks, what no file backs), the part of RSS
+// that is its own; the rest is code and data mapped from files, shared with the page cache.
+func (p *Process) AnonKB() (int64, error) {
+	_, _, anon, err := p.memory()
+	return anon, err
+}
+
+func (p *Process) memory() (peakKB, curKB, anonKB int64, err error) {
 	f, err := os.Open("/proc/" + strconv.Itoa(p.Pid()) + "/status")
 	if err != nil {
-		return 0, 0, err
+		return 0, 0, 0, err
 	}
 	defer f.Close()
 	sc := bufio.NewScanner(f)
@@ -142,9 +154,11 @@ func (p *Process) Memory() (peakKB, curKB int64, err error) {
 			peakKB = n
 		case "VmRSS":
 			curKB = n
+		case "RssAnon":
+			anonKB = n
 		}
 	}
-	return peakKB, curKB, sc.Err()
+	return peakKB, curKB, anonKB, sc.Err()
 }
 
 // FreeAddr returns 127.0.0.1:PORT with a port that was free a moment ago.

@@ -48,6 +48,7 @@ type deployOptions struct {
 	pullSync       pullSyncFlags
 	pullSecretNS   []string
 	pullSecretName string
+	nodes          deployNodeFlags
 }
 
 func newDeployCommand(streams IOStreams) *cobra.Command {
@@ -128,6 +129,7 @@ instead of the generator; its Namespace object is treated the same way.`,
 	f.StringVar(&o.pullSecretName, "pull-secret-name", deploy.DefaultPullSecretName, "name of the pull Secrets --pull-secret-namespaces creates and --sync-pull-secrets copies to namespaces")
 	f.BoolVar(&o.printRBAC, "print-rbac", false, "print the Role (in the namespace -n names) and ClusterRole deploy and undeploy need, with how to bind them, and exit")
 	o.pullSync.addFlags(f)
+	o.nodes.addFlags(cmd)
 	return cmd
 }
 
@@ -156,6 +158,10 @@ func (o *deployOptions) toOptions(cmd *cobra.Command, streams IOStreams) (deploy
 	if err != nil {
 		errs = append(errs, err)
 	}
+	nodes, err := o.nodes.toOptions()
+	if err != nil {
+		errs = append(errs, err)
+	}
 	progress := streams.ErrOut
 	if o.output == "" {
 		progress = streams.Out
@@ -169,6 +175,7 @@ func (o *deployOptions) toOptions(cmd *cobra.Command, streams IOStreams) (deploy
 		Address:        o.address,
 		PullAddress:    o.pullAddress,
 		PullSync:       pullSync,
+		Nodes:          nodes,
 		Progress:       progress,
 
 		PullSecretNamespaces: o.pullSecretNS,

@@ -6,6 +6,7 @@ import (
 	"errors"
 	"fmt"
 	"net"
+	"reflect"
 	"slices"
 	"strings"
 
@@ -143,7 +144,11 @@ type NodeGetter func(ctx context.Context, node string, port int, path string) ([
 // APINodeGetter is the NodeGetter of a clientset.
 func APINodeGetter(kube kubernetes.Interface) NodeGetter {
 	return func(ctx context.Context, node string, port int, path string) ([]byte, error) {
-		return kube.CoreV1().RESTClient().Get().Resource("nodes").Name(fmt.Sprintf("%s:%d", node, port)).
+		rc := kube.CoreV1().RESTClient()
+		if v := reflect.ValueOf(rc); !v.IsValid() || (v.Kind() == reflect.Pointer && v.IsNil()) {
+			return nil, errors.New("no REST client (a fake clientset)")
+		}
+		return rc.Get().Resource("nodes").Name(fmt.Sprintf("%s:%d", node, port)).
 			SubResource("proxy").Suffix(path).DoRaw(ctx)
 	}
 }

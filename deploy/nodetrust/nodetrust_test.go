@@ -178,3 +178,31 @@ func TestWriteRemove(t *testing.T) {
 		t.Errorf("second remove = %v, %v", removed, err)
 	}
 }
+
+func TestRunAgent(t *testing.T) {
+	dir := t.TempDir()
+	certs := filepath.Join(dir, "certs.d")
+	conf := filepath.Join(dir, "config.toml")
+	o := AgentOptions{Registry: "10.200.0.1:30500", TLS: true, CAFile: filepath.Join(dir, "ca.crt"), Owner: "ns/registry",
+		CertsDir: certs, HostCertsDir: "/etc/containerd/certs.d", ContainerdConfig: conf, HostContainerdConfig: "/etc/containerd/config.toml"}
+	if _, err := RunAgent(o); err == nil || !strings.Contains(err.Error(), "no containerd configuration at /etc/containerd/config.toml") {
+		t.Errorf("without a config: err = %v", err)
+	}
+	_ = os.WriteFile(conf, []byte("version = 2\n"), 0o644)
+	if _, err := RunAgent(o); !errors.Is(err, ErrNoConfigPath) {
+		t.Errorf("config_path unset: err = %v", err)
+	}
+	_ = os.WriteFile(conf, []byte("version = 2\n[plugins.\"io.containerd.grpc.v1.cri\".registry]\nconfig_path = \"/etc/containerd/certs.d\"\n"), 0o644)
+	_ = os.WriteFile(o.CAFile, []byte("PEM"), 0o644)
+	msg, err := RunAgent(o)
+	if err != nil || !strings.Contains(msg, "wrote /etc/containerd/certs.d/10.200.0.1:30500/hosts.toml (TLS with the registry's CA)") {
+		t.Fatalf("RunAgent = %q, %v", msg, err)
+	}
+	o.Remove = true
+	if msg, err := RunAgent(o); err != nil || !strings.Contains(msg, "removed") {
+		t.Errorf("remove = %q, %v", msg, err)
+	}
+	if msg, err := RunAgent(o); err != nil || !strings.Contains(msg, "nothing to remove") {
+		t.Errorf("second remove = %q, %v", msg, err)
+	}
+}

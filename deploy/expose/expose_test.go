@@ -203,5 +203,3 @@ func TestDetectProxyMode(t *testing.T) {
 		})
 	}
 }
-
-

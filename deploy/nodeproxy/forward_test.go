@@ -64,7 +64,9 @@ func TestRunUpstreamDown(t *testing.T) {
 	ctx, cancel := context.WithCancel(context.Background())
 	defer cancel()
 	addrCh := make(chan net.Addr, 1)
-	go func() { _ = Run(ctx, Options{Listen: "127.0.0.1:0", Upstream: dead, Ready: func(a net.Addr) { addrCh <- a }}) }()
+	go func() {
+		_ = Run(ctx, Options{Listen: "127.0.0.1:0", Upstream: dead, Ready: func(a net.Addr) { addrCh <- a }})
+	}()
 	addr := <-addrCh
 	c, err := net.Dial("tcp", addr.String())
 	if err != nil {

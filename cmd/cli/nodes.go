@@ -25,8 +25,8 @@ type nodeTrustFlags struct {
 }
 
 func (f *nodeTrustFlags) addFlags(cmd *cobra.Command) {
-	cmd.Flags().StringVar(&f.containerdConfig, "containerd-config", nodetrust.DefaultContainerdConfig, "containerd's config.toml on the nodes (checked for the registry config_path)")
-	cmd.Flags().StringVar(&f.certsDir, "containerd-certs-dir", nodetrust.DefaultCertsDir, "containerd's registry config_path on the nodes, where certs.d/<host:port>/hosts.toml goes")
+	cmd.Flags().StringVar(&f.containerdConfig, "containerd-config", nodetrust.DefaultContainerdConfig, "containerd's config.toml on the nodes (checked for the registry config_path); "+nodetrust.NodeNameVar+" in it is each node's name")
+	cmd.Flags().StringVar(&f.certsDir, "containerd-certs-dir", nodetrust.DefaultCertsDir, "containerd's registry config_path on the nodes, where certs.d/<host:port>/hosts.toml goes; "+nodetrust.NodeNameVar+" in it is each node's name")
 }
 
 func newNodesTrustCommand(streams IOStreams, remove bool) *cobra.Command {
@@ -111,6 +111,8 @@ func newNodesTrustAgentCommand(streams IOStreams) *cobra.Command {
 	f.StringVar(&o.HostCertsDir, "host-certs-dir", "", "the same directory as containerd sees it (default --certs-dir)")
 	f.StringVar(&o.ContainerdConfig, "containerd-config", nodetrust.DefaultContainerdConfig, "containerd's config.toml as this process sees it")
 	f.StringVar(&o.HostContainerdConfig, "host-containerd-config", "", "the same file as the node has it (default --containerd-config)")
+	f.StringVar(&o.CertsMount, "certs-mount", "", "POD_DIR=HOST_DIR: the host directory mounted for --certs-dir, to follow symlinks back to the node's path")
+	f.StringVar(&o.ConfigMount, "config-mount", "", "POD_DIR=HOST_DIR: the host directory mounted for --containerd-config")
 	f.BoolVar(&o.Remove, "remove", false, "remove what an earlier run wrote instead")
 	f.BoolVar(&hold, "hold", false, "do nothing until SIGTERM (keeps the DaemonSet's pod running)")
 	return cmd

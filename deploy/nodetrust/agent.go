@@ -5,6 +5,7 @@ import (
 	"fmt"
 	"io/fs"
 	"os"
+	"path/filepath"
 )
 
 // AgentOptions are the trust agent's flags (`registry-kit nodes trust-agent`).
@@ -17,7 +18,25 @@ type AgentOptions struct {
 	CertsDir, HostCertsDir string
 	// ContainerdConfig is containerd's config.toml as the agent sees it; HostContainerdConfig as the node has it.
 	ContainerdConfig, HostContainerdConfig string
-	Remove                                 bool
+	// CertsMount and ConfigMount are POD=HOST: the host directories mounted into the pod, to map paths reached
+	// through symlinks back to the node's (empty: the paths are taken as they are).
+	CertsMount, ConfigMount string
+	Remove                  bool
+}
+
+// resolve returns the host path of the certs directory as containerd sees it after symlinks (creating it).
+func (o AgentOptions) resolveCertsDir() (string, error) {
+	if o.CertsMount == "" {
+		return o.HostCertsDir, nil
+	}
+	m, err := parseMount(o.CertsMount)
+	if err != nil {
+		return "", err
+	}
+	if err := os.MkdirAll(o.CertsDir, 0o755); err != nil {
+		return "", fmt.Errorf("creating %s: %w", o.HostCertsDir, err)
+	}
+	return m.toHost(o.CertsDir)
 }
 
 // RunAgent writes (or, with Remove, removes) this node's certs.d entry for the registry, after checking that
@@ -42,8 +61,14 @@ func RunAgent(o AgentOptions) (string, error) {
 	if err != nil {
 		return "", fmt.Errorf("reading containerd's configuration %s: %w", o.HostContainerdConfig, err)
 	}
-	if err := CheckConfigPath(conf, o.HostContainerdConfig, o.HostCertsDir); err != nil {
+	certsDir, err := o.resolveCertsDir()
+	if err != nil {
 		return "", err
+	}
+	if err := CheckConfigPath(conf, o.HostContainerdConfig, certsDir); err != nil {
+		if certsDir == filepath.Clean(o.HostCertsDir) || CheckConfigPath(conf, o.HostContainerdConfig, o.HostCertsDir) != nil {
+			return "", err
+		}
 	}
 	t := Trust{Host: Host{Address: o.Registry, TLS: o.TLS}, Owner: o.Owner}
 	if o.CAFile != "" {
@@ -51,7 +76,7 @@ func RunAgent(o AgentOptions) (string, error) {
 			return "", fmt.Errorf("reading the registry's CA: %w", err)
 		}
 	}
-	if err := Write(o.CertsDir, o.HostCertsDir, t); err != nil {
+	if err := Write(o.CertsDir, certsDir, t); err != nil {
 		return "", err
 	}
 	what := "plain HTTP"
@@ -61,5 +86,5 @@ func RunAgent(o AgentOptions) (string, error) {
 			what += " with the registry's CA"
 		}
 	}
-	return fmt.Sprintf("wrote %s/%s/%s (%s); containerd reads it on the next pull", o.HostCertsDir, o.Registry, HostsFile, what), nil
+	return fmt.Sprintf("wrote %s/%s/%s (%s); containerd reads it on the next pull", certsDir, o.Registry, HostsFile, what), nil
 }

@@ -21,7 +21,7 @@ const AppName = "registry-kit-node-trust"
 
 // Paths inside the agent's pod.
 const (
-	podCertsDir     = "/host/certs.d"
+	podCertsDir     = "/host/certs"
 	podConfigDir    = "/host/containerd"
 	podCADir        = "/etc/registry-kit/ca"
 	CAConfigMapKey  = "ca.crt"
@@ -50,9 +50,14 @@ type DaemonSetOptions struct {
 // AgentArgs are the arguments of `registry-kit nodes trust-agent` in the DaemonSet's init container.
 func (o DaemonSetOptions) AgentArgs() []string {
 	o = o.withDefaults()
+	certsRoot, certsRest := splitTemplate(o.CertsDir, false)
+	confRoot, confRest := splitTemplate(o.ContainerdConfig, true)
+	// Kubernetes expands $(NODE_NAME) in args from the container's NODE_NAME (the downward API's spec.nodeName).
 	args := []string{"nodes", "trust-agent", "--registry=" + o.Host.Address, "--owner=" + o.Owner,
-		"--certs-dir=" + podCertsDir, "--host-certs-dir=" + o.CertsDir,
-		"--containerd-config=" + filepath.Join(podConfigDir, filepath.Base(o.ContainerdConfig)), "--host-containerd-config=" + o.ContainerdConfig}
+		"--certs-dir=" + filepath.Join(podCertsDir, certsRest), "--host-certs-dir=" + o.CertsDir,
+		"--certs-mount=" + podCertsDir + "=" + certsRoot,
+		"--containerd-config=" + filepath.Join(podConfigDir, confRest), "--host-containerd-config=" + o.ContainerdConfig,
+		"--config-mount=" + podConfigDir + "=" + confRoot}
 	if o.Host.TLS {
 		args = append(args, "--tls")
 	}
@@ -87,9 +92,11 @@ func DaemonSet(o DaemonSetOptions) *appsv1.DaemonSet {
 	hostDir := func(p string) corev1.VolumeSource {
 		return corev1.VolumeSource{HostPath: &corev1.HostPathVolumeSource{Path: p, Type: ptr.To(corev1.HostPathDirectoryOrCreate)}}
 	}
+	certsRoot, _ := splitTemplate(o.CertsDir, false)
+	confRoot, _ := splitTemplate(o.ContainerdConfig, true)
 	volumes := []corev1.Volume{
-		{Name: "certs-d", VolumeSource: hostDir(o.CertsDir)},
-		{Name: "containerd-config", VolumeSource: hostDir(filepath.Dir(o.ContainerdConfig))},
+		{Name: "certs-d", VolumeSource: hostDir(certsRoot)},
+		{Name: "containerd-config", VolumeSource: hostDir(confRoot)},
 	}
 	mounts := []corev1.VolumeMount{
 		{Name: "certs-d", MountPath: podCertsDir},
@@ -122,7 +129,9 @@ func DaemonSet(o DaemonSetOptions) *appsv1.DaemonSet {
 						Image:           o.Image,
 						ImagePullPolicy: o.PullPolicy,
 						Args:            o.AgentArgs(),
-						VolumeMounts:    mounts,
+						Env: []corev1.EnvVar{{Name: "NODE_NAME", ValueFrom: &corev1.EnvVarSource{
+							FieldRef: &corev1.ObjectFieldSelector{FieldPath: "spec.nodeName"}}}},
+						VolumeMounts: mounts,
 						Resources:       small,
 						// Root: the node's certs.d belongs to root.
 						SecurityContext: &corev1.SecurityContext{

@@ -4,6 +4,7 @@ import (
 	"errors"
 	"os"
 	"path/filepath"
+	"slices"
 	"strings"
 	"testing"
 
@@ -204,5 +205,69 @@ func TestRunAgent(t *testing.T) {
 	}
 	if msg, err := RunAgent(o); err != nil || !strings.Contains(msg, "nothing to remove") {
 		t.Errorf("second remove = %q, %v", msg, err)
+	}
+}
+
+func TestDaemonSetPaths(t *testing.T) {
+	tests := []struct {
+		name                 string
+		config, certs        string
+		wantArgs, wantMounts []string
+	}{
+		{"defaults", "", "",
+			[]string{"--certs-dir=/host/certs", "--host-certs-dir=/etc/containerd/certs.d", "--certs-mount=/host/certs=/etc/containerd/certs.d",
+				"--containerd-config=/host/containerd/config.toml", "--config-mount=/host/containerd=/etc/containerd"},
+			[]string{"/etc/containerd/certs.d", "/etc/containerd"}},
+		{"per-node template", "/tmp/c/$(NODE_NAME)/containerd/config.toml", "/tmp/c/$(NODE_NAME)/certs.d",
+			[]string{"--certs-dir=/host/certs/$(NODE_NAME)/certs.d", "--host-certs-dir=/tmp/c/$(NODE_NAME)/certs.d", "--certs-mount=/host/certs=/tmp/c",
+				"--containerd-config=/host/containerd/$(NODE_NAME)/containerd/config.toml", "--config-mount=/host/containerd=/tmp/c"},
+			[]string{"/tmp/c", "/tmp/c"}},
+	}
+	for _, tt := range tests {
+		t.Run(tt.name, func(t *testing.T) {
+			ds := DaemonSet(DaemonSetOptions{Namespace: "n", Name: "x", Image: "img", Host: Host{Address: "h:1", TLS: true},
+				CAConfigMap: "ca", Owner: "ns/r", ContainerdConfig: tt.config, CertsDir: tt.certs})
+			ic := ds.Spec.Template.Spec.InitContainers[0]
+			for _, a := range tt.wantArgs {
+				if !slices.Contains(ic.Args, a) {
+					t.Errorf("args %q lack %q", ic.Args, a)
+				}
+			}
+			var got []string
+			for _, v := range ds.Spec.Template.Spec.Volumes {
+				if v.HostPath != nil {
+					got = append(got, v.HostPath.Path)
+				}
+			}
+			if d := cmp.Diff(tt.wantMounts, got); d != "" {
+				t.Errorf("hostPath volumes (-want +got):\n%s", d)
+			}
+			if len(ic.Env) != 1 || ic.Env[0].Name != "NODE_NAME" || ic.Env[0].ValueFrom.FieldRef.FieldPath != "spec.nodeName" {
+				t.Errorf("env %+v: want NODE_NAME from spec.nodeName", ic.Env)
+			}
+			if tol := ds.Spec.Template.Spec.Tolerations; len(tol) != 1 || tol[0].Operator != "Exists" {
+				t.Errorf("tolerations %+v: want every taint tolerated", tol)
+			}
+		})
+	}
+}
+
+func TestMountToHost(t *testing.T) {
+	root := t.TempDir()
+	_ = os.MkdirAll(filepath.Join(root, "node1", "certs.d"), 0o755)
+	_ = os.Symlink("node1/certs.d", filepath.Join(root, "certs.d"))
+	_ = os.Symlink("/etc", filepath.Join(root, "escape"))
+	m, err := parseMount(root + "=/tmp/cluster")
+	if err != nil {
+		t.Fatal(err)
+	}
+	if got, err := m.toHost(filepath.Join(root, "certs.d")); err != nil || got != "/tmp/cluster/node1/certs.d" {
+		t.Errorf("through a relative symlink = %q, %v", got, err)
+	}
+	if _, err := m.toHost(filepath.Join(root, "escape")); err == nil || !strings.Contains(err.Error(), "leads out") {
+		t.Errorf("absolute symlink out of the mount: err = %v", err)
+	}
+	if _, err := parseMount("relative=/x"); err == nil {
+		t.Error("parseMount accepted a relative path")
 	}
 }

@@ -9,19 +9,22 @@ here=$(cd "$(dirname "${BASH_SOURCE[0]}")" && pwd)
 : "${PAUSE_IMAGE:?PAUSE_IMAGE must be set}"
 # Per node: where its files go, its socket, network and kubelet identity.
 node_dir=$CLUSTER_DIR sock=$CONTAINERD_SOCK subnet=$POD_SUBNET network=$CNI_NETWORK address=$NODE_IP
-kubelet_cert=$PKI/kubelet cgroup_root=""
+kubelet_cert=$PKI/kubelet cgroup_root="" files=$CLUSTER_DIR/$NODE_NAME
 if [ "${1:-1}" = 2 ]; then
   node_dir=$NODE2_DIR sock=$NODE2_CONTAINERD_SOCK subnet=$NODE2_POD_SUBNET network=$NODE2_CNI_NETWORK address=$NODE2_IP
   kubelet_cert=$PKI/kubelet-node2
   # Its own cgroup root: two kubelets with the cgroupfs driver must not manage the same /kubepods.
   cgroup_root="cgroupRoot: /$NODE2_CGROUP"
+  files=$NODE2_DIR
 fi
+# Each node's containerd config.toml and certs.d live in $CLUSTER_DIR/<node name>/ (node_files in lib.sh), so
+# registry-kit's node-trust DaemonSet finds them with one path template: $CLUSTER_DIR/$(NODE_NAME)/...
 c=$node_dir/containerd
-mkdir -p "$c" "$node_dir/cni/net.d" "$node_dir/kubelet" "$node_dir/certs.d"
+mkdir -p "$c" "$node_dir/cni/net.d" "$node_dir/kubelet" "$files/certs.d" "$files/containerd"
 
 # restrict_oom_score_adj: this VM lacks CAP_SYS_RESOURCE; without it every pod fails with
 # "can't get final child's PID from pipe: EOF".
-cat > "$c/config.toml" << TOML
+cat > "$files/containerd/config.toml" << TOML
 version = 2
 root = "$c/root"
 state = "$c/state"
@@ -53,7 +56,7 @@ state = "$c/state"
     conf_dir = "$node_dir/cni/net.d"
 
   [plugins."io.containerd.grpc.v1.cri".registry]
-    config_path = "$node_dir/certs.d"
+    config_path = "$files/certs.d"
 TOML
 
 # No ipMasq: pods only talk to each other, to services, and to the host at $NODE_IP.

@@ -97,10 +97,14 @@ write_env() {
 export CLUSTER_DIR=$CLUSTER_DIR
 export KUBECONFIG=$KUBECONFIG_ADMIN
 export CONTAINERD_SOCK=$CONTAINERD_SOCK
-export CONTAINERD_CERTS_D=$CLUSTER_DIR/certs.d
+export CONTAINERD_CERTS_D=$CLUSTER_DIR/$NODE_NAME/certs.d
 export CLUSTER_NODE_IP=$NODE_IP
 export CLUSTER_NODE_NAME=$NODE_NAME
-export CLUSTER_CONTAINERD_CONFIG=$CLUSTER_DIR/containerd/config.toml
+export CLUSTER_CONTAINERD_CONFIG=$CLUSTER_DIR/$NODE_NAME/containerd/config.toml
+# Each node's containerd files, as registry-kit's --containerd-config / --containerd-certs-dir templates.
+export CLUSTER_CONTAINERD_CONFIG_TEMPLATE='$CLUSTER_DIR/\$(NODE_NAME)/containerd/config.toml'
+export CLUSTER_CONTAINERD_CERTS_D_TEMPLATE='$CLUSTER_DIR/\$(NODE_NAME)/certs.d'
+
 export PAUSE_IMAGE=$PAUSE_IMAGE
 # *_IMAGE: preloaded on the node (use imagePullPolicy Never). *_DIGEST and the layouts/tarballs: the copy to push to
 # registries, a different image ID than the preloaded one (see scripts/cluster/images/build.sh).
@@ -148,7 +152,8 @@ done
 in_use=$(ss -Htln | awk '{print $4}' | grep -E '(127\.0\.0\.1|10\.200\.0\.1|0\.0\.0\.0|\*|\[::\]):(2379|2380|6443|10248|10249|10250|10256|10257|10259)$' || true)
 [ -z "$in_use" ] || die "ports needed by the cluster are in use (another cluster running? try down.sh): $in_use"
 
-mkdir -p "$LOGS" "$PIDS" "$PKI" "$STATE" "$CLUSTER_DIR"/{etcd,containerd,cni/net.d,cni/ipam,certs.d,kubelet/root,kubelet/pki,pod-logs}
+mkdir -p "$LOGS" "$PIDS" "$PKI" "$STATE" "$CLUSTER_DIR"/{etcd,containerd,cni/net.d,cni/ipam,"$NODE_NAME"/certs.d,kubelet/root,kubelet/pki,pod-logs}
+ln -sfn "$NODE_NAME/certs.d" "$CLUSTER_DIR/certs.d" # the older name of node1's certs.d
 echo "$want_mode" > "$STATE/proxy-mode"
 if [ "$want_mode" = nftables ]; then command -v nft > /dev/null || die "nft not found: kube-proxy's nftables mode needs it (apt-get install nftables)"; fi
 
@@ -240,7 +245,7 @@ wait_for "kube-scheduler healthz" 60 curl -kfsS --max-time 2 https://127.0.0.1:1
 # --- node: containerd, images, kubelet, kube-proxy ------------------------------------------------------------------
 step "containerd + image import"
 "$here/node-config.sh" > "$LOGS/node-config.log" 2>&1 || { cat "$LOGS/node-config.log" >&2; false; }
-start_daemon containerd containerd --config "$CLUSTER_DIR/containerd/config.toml"
+start_daemon containerd containerd --config "$CLUSTER_DIR/$NODE_NAME/containerd/config.toml"
 wait_for "containerd socket" 30 ctr -a "$CONTAINERD_SOCK" version
 import_images
 

@@ -199,6 +199,9 @@ func Deploy(ctx context.Context, c Clients, opts Options) (*Result, error) {
 			return res, err
 		}
 	}
+	if err := res.applyLocalRegistryHosting(ctx, c, opts); err != nil {
+		return res, err
+	}
 	if len(opts.PullSecretNamespaces) > 0 {
 		if err := createPullSecrets(ctx, c, res, opts); err != nil {
 			return res, err

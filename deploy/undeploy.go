@@ -80,6 +80,9 @@ func Undeploy(ctx context.Context, c Clients, opts UndeployOptions) (*UndeployRe
 	if err := undeployNodes(ctx, c, opts, res); err != nil {
 		return res, err
 	}
+	if err := undeployLocalRegistryHosting(ctx, c, opts, res); err != nil {
+		return res, err
+	}
 	pullSyncDeployed := false
 	kinds := undeployKinds
 	if opts.DeleteData {

@@ -3,6 +3,7 @@ package cli
 import (
 	"errors"
 	"fmt"
+	"os"
 
 	"github.com/spf13/cobra"
 
@@ -72,6 +73,9 @@ the same. Only containerd is supported.`,
 	return cmd
 }
 
+// terminationLog is the kubelet's default terminationMessagePath.
+const terminationLog = "/dev/termination-log"
+
 func newNodesTrustAgentCommand(streams IOStreams) *cobra.Command {
 	var o nodetrust.AgentOptions
 	var hold bool
@@ -97,6 +101,11 @@ func newNodesTrustAgentCommand(streams IOStreams) *cobra.Command {
 			msg, err := nodetrust.RunAgent(o)
 			if err != nil {
 				return err
+			}
+			// In a pod, the termination message is how deploy reads what happened on each node (on failure the
+			// kubelet takes the log's tail).
+			if _, serr := os.Stat(terminationLog); serr == nil {
+				_ = os.WriteFile(terminationLog, []byte(msg), 0o644)
 			}
 			_, err = fmt.Fprintln(streams.Out, msg)
 			return err

@@ -8,6 +8,7 @@ import (
 	"log/slog"
 	"net"
 	"strconv"
+	"strings"
 	"time"
 
 	"k8s.io/apimachinery/pkg/apis/meta/v1/unstructured"
@@ -55,6 +56,8 @@ type Options struct {
 	PullSecretName       string
 	// Nodes say how the nodes reach (--expose) and trust (--configure-nodes) the registry.
 	Nodes NodeOptions
+	// Canary makes every node pull from the registry once after deploy and reports per node (see Canary).
+	Canary bool
 	// Progress receives one line per applied object and the progress lines of the wait; nil discards them.
 	Progress io.Writer
 	Logger   *slog.Logger
@@ -91,6 +94,8 @@ type Result struct {
 	ExposureReason string
 	// NodeTrust has one line per node the trust DaemonSet configured (--configure-nodes).
 	NodeTrust []string
+	// Canary is each node's pull attempt (Options.Canary).
+	Canary []CanaryResult
 	Elapsed   time.Duration
 }
 
@@ -201,6 +206,21 @@ func Deploy(ctx context.Context, c Clients, opts Options) (*Result, error) {
 	}
 	if err := res.applyLocalRegistryHosting(ctx, c, opts); err != nil {
 		return res, err
+	}
+	if opts.Canary {
+		if res.Canary, err = Canary(ctx, c, res, opts.Progress); err != nil {
+			return res, err
+		}
+		var failed []string
+		for _, cr := range res.Canary {
+			if !cr.OK {
+				failed = append(failed, cr.Node)
+			}
+		}
+		if len(failed) > 0 {
+			res.Warnings = append(res.Warnings, fmt.Sprintf("canary: %d of %d nodes cannot pull from %s (%s): see the canary lines for the fix",
+				len(failed), len(res.Canary), res.PullPrefix, strings.Join(failed, ", ")))
+		}
 	}
 	if len(opts.PullSecretNamespaces) > 0 {
 		if err := createPullSecrets(ctx, c, res, opts); err != nil {

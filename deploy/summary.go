@@ -54,7 +54,14 @@ func (in Instructions) Write(w io.Writer) {
 		for _, l := range r.NodeTrust {
 			fmt.Fprintf(w, "  %s\n", l)
 		}
-	} else if !isLoopback(r.PullPrefix) {
+	}
+	if len(r.Canary) > 0 {
+		fmt.Fprintf(w, "\nCanary (one pull from %s on every node):\n", r.PullPrefix)
+		for _, cr := range r.Canary {
+			fmt.Fprintf(w, "  %s\n", cr)
+		}
+	}
+	if len(r.NodeTrust) == 0 && !isLoopback(r.PullPrefix) {
 		fmt.Fprintf(w, "\nMake every node trust %s with: registry-kit nodes trust -n %s   (or deploy --configure-nodes).", r.PullPrefix, r.Namespace)
 		scheme := "http"
 		if r.TLS {

@@ -176,6 +176,7 @@ func (o *deployOptions) toOptions(cmd *cobra.Command, streams IOStreams) (deploy
 		PullAddress:    o.pullAddress,
 		PullSync:       pullSync,
 		Nodes:          nodes,
+		Canary:         o.nodes.canary,
 		Progress:       progress,
 
 		PullSecretNamespaces: o.pullSecretNS,

@@ -18,6 +18,7 @@ type deployNodeFlags struct {
 	nodeProxyPort  int
 	configureNodes bool
 	rotateTLS      bool
+	canary         bool
 	paths          nodeTrustFlags
 }
 
@@ -29,6 +30,7 @@ func (n *deployNodeFlags) addFlags(cmd *cobra.Command) {
 	f.IntVar(&n.nodeProxyPort, "node-proxy-port", nodeproxy.DefaultPort, "port of the node proxy on each node's 127.0.0.1 (--expose node-proxy)")
 	f.BoolVar(&n.configureNodes, "configure-nodes", false, "run a DaemonSet that makes every node's containerd trust the pull address (certs.d hosts.toml + CA), for addresses that are not the nodes' loopback")
 	f.BoolVar(&n.rotateTLS, "rotate-tls", false, "replace the generated CA and certificate (--expose tls) with new ones (the nodes need --configure-nodes again)")
+	f.BoolVar(&n.canary, "canary", false, "after deploy, make every node pull from the registry once (a pod per node) and report per node, with the fix for each failure")
 	n.paths.addFlags(cmd)
 }
 

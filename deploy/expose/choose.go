@@ -76,7 +76,9 @@ type Choice struct {
 //	ClusterIP Service (no node port)           -> node-proxy
 //	kube-proxy serves node ports on 127.0.0.1  -> nodeport-localhost
 //	it does not (ipvs, nftables, ...)          -> node-proxy
-//	kube-proxy's mode unknown                  -> node-proxy (it works with any mode)
+//	kube-proxy's mode unknown                  -> nodeport-localhost, with a warning naming node-proxy (deploy
+//	                                              still checks the node port on 127.0.0.1 from this machine; not
+//	                                              being allowed to read kube-proxy's mode must not need more rights)
 func Choose(in Input) (Choice, error) {
 	ok, known, why := in.Proxy.LocalhostNodePortsWork()
 	noNodePort := in.ServiceType == "ClusterIP"
@@ -118,5 +120,6 @@ func Choose(in Input) (Choice, error) {
 	case known:
 		return Choice{Mode: NodeProxy, Reason: why + ": a per-node proxy on 127.0.0.1 forwards to the Service instead"}, nil
 	}
-	return Choice{Mode: NodeProxy, Reason: why + "; a per-node proxy on 127.0.0.1 works with any kube-proxy mode"}, nil
+	return Choice{Mode: NodePortLocalhost, Reason: "the default; " + why,
+		Warnings: []string{why + "; if pods cannot pull from localhost:<node port>, redeploy with --expose node-proxy (works with any kube-proxy mode)"}}, nil
 }

@@ -91,7 +91,7 @@ func TestChoose(t *testing.T) {
 		{name: "auto iptables", in: Input{Proxy: iptables, ServiceType: "NodePort"}, want: NodePortLocalhost, reason: "iptables mode"},
 		{name: "auto nftables", in: Input{Proxy: nft, ServiceType: "NodePort"}, want: NodeProxy, reason: "nftables mode"},
 		{name: "auto ipvs", in: Input{Proxy: ipvs, ServiceType: "NodePort"}, want: NodeProxy, reason: "ipvs mode"},
-		{name: "auto unknown", in: Input{Proxy: unknown, ServiceType: "NodePort"}, want: NodeProxy, reason: "could not be detected"},
+		{name: "auto unknown", in: Input{Proxy: unknown, ServiceType: "NodePort"}, want: NodePortLocalhost, reason: "could not be detected", warning: "--expose node-proxy"},
 		{name: "auto iptables without localhost node ports", in: Input{Proxy: ProxyInfo{Mode: ProxyIPTables, LocalhostNodePorts: ptr.To(false)}, ServiceType: "NodePort"}, want: NodeProxy, reason: "localhostNodePorts off"},
 		{name: "auto tls secret", in: Input{Proxy: iptables, TLSSecret: true, ServiceType: "NodePort"}, want: TLS, reason: "--tls-secret"},
 		{name: "auto ClusterIP", in: Input{Proxy: iptables, ServiceType: "ClusterIP"}, want: NodeProxy, reason: "ClusterIP"},

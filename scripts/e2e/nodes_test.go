@@ -113,7 +113,10 @@ func TestNodesExposeAuto(t *testing.T) {
 	cs := kubeClient(t)
 	mode := clusterEnv(t).get(t, "CLUSTER_PROXY_MODE")
 	proxyPort := 29000 + rand.IntN(400)
-	d := nodesDeploy(t, cs, "--node-proxy-port", fmt.Sprint(proxyPort))
+	d := nodesDeploy(t, cs, "--node-proxy-port", fmt.Sprint(proxyPort), "--canary")
+	// The canary: one pull per node, both through the chosen address.
+	wantOutput(t, d.out, "Canary (one pull from "+d.prefix+" on every node):", "  node1: reached "+d.prefix+" (plain HTTP, pull credentials accepted)",
+		"  "+node2+": reached "+d.prefix+" (plain HTTP, pull credentials accepted)")
 	switch mode {
 	case "iptables":
 		wantOutput(t, d.out, "Nodes pull through:         nodeport-localhost (kube-proxy runs in iptables mode (node node1 kube-proxy :10249/")
@@ -204,10 +207,11 @@ func TestNodesTLS(t *testing.T) {
 		}
 		t.Cleanup(func() { os.RemoveAll(other) })
 	}
-	d := nodesDeploy(t, cs, "--expose", "tls")
+	d := nodesDeploy(t, cs, "--expose", "tls", "--canary")
 	nodeIP := env.get(t, "CLUSTER_NODE_IP")
 	wantOutput(t, d.out, "Nodes pull through:         tls (asked for with --expose)", "TLS: generated a new CA and server certificate",
-		"registry-kit nodes trust -n "+d.ns)
+		"registry-kit nodes trust -n "+d.ns, "Warning: canary: 2 of 2 nodes cannot pull from "+d.prefix+" (node1, "+node2+")",
+		"  "+node2+": ", "x509: certificate signed by unknown authority", "fix: the node does not trust the registry's CA: registry-kit nodes trust -n "+d.ns)
 	if want := fmt.Sprintf("%s:%d", nodeIP, d.port); d.prefix != want {
 		t.Fatalf("image prefix %q, want node1's IP and the node port %q", d.prefix, want)
 	}
@@ -225,6 +229,11 @@ func TestNodesTLS(t *testing.T) {
 		t.Errorf("doctor does not name the certificate problem:\n%s", doc.out)
 	}
 
+	docBefore := depRun(t, "", "doctor", "--nodes", "-n", d.ns)
+	if docBefore.err == nil || !strings.Contains(docBefore.out, "x509: certificate signed by unknown authority") {
+		t.Errorf("doctor --nodes before trust: err %v, want a failure naming x509:\n%s", docBefore.err, docBefore.out)
+	}
+
 	// 2. Trust on every node, then the pull works.
 	trust := depRun(t, "", append([]string{"nodes", "trust", "-n", d.ns}, nodeTrustFlags(t)...)...)
 	if trust.err != nil {
@@ -237,6 +246,13 @@ func TestNodesTLS(t *testing.T) {
 			t.Errorf("%s/%s/hosts.toml: %v\n%s", dir, d.prefix, err, hosts)
 		}
 	}
+	// doctor --nodes: the same canary, now good on both nodes.
+	docNodes := depRun(t, "", "doctor", "--nodes", "-n", d.ns)
+	if docNodes.err != nil {
+		t.Errorf("doctor --nodes after trust: %v\n%s", docNodes.err, docNodes.out)
+	}
+	wantOutput(t, docNodes.out, "node1: reached "+d.prefix+" (TLS, certificate trusted, pull credentials accepted)",
+		node2+": reached "+d.prefix+" (TLS, certificate trusted, pull credentials accepted)")
 	nodePod(t, cs, d.appNS, "after-trust", node2, image)
 	waitPodPhase(t, cs, d.appNS, "after-trust", corev1.PodRunning)
 	t.Logf("pod on %s pulls %s over TLS after nodes trust", node2, image)

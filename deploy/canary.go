@@ -223,4 +223,6 @@ func NodeCanary(ctx context.Context, c Clients, ns, name, pullAddress string, pr
 	return Canary(ctx, c, r, progress)
 }
 
-func manifestsUser(name, password string) manifests.User { return manifests.User{Name: name, Password: password} }
+func manifestsUser(name, password string) manifests.User {
+	return manifests.User{Name: name, Password: password}
+}

@@ -95,8 +95,8 @@ type Result struct {
 	// NodeTrust has one line per node the trust DaemonSet configured (--configure-nodes).
 	NodeTrust []string
 	// Canary is each node's pull attempt (Options.Canary).
-	Canary []CanaryResult
-	Elapsed   time.Duration
+	Canary  []CanaryResult
+	Elapsed time.Duration
 }
 
 // Deploy server-side applies opts.Objects and, unless told not to, waits until every object is current and the

@@ -132,7 +132,7 @@ func DaemonSet(o DaemonSetOptions) *appsv1.DaemonSet {
 						Env: []corev1.EnvVar{{Name: "NODE_NAME", ValueFrom: &corev1.EnvVarSource{
 							FieldRef: &corev1.ObjectFieldSelector{FieldPath: "spec.nodeName"}}}},
 						VolumeMounts: mounts,
-						Resources:       small,
+						Resources:    small,
 						// Root: the node's certs.d belongs to root.
 						SecurityContext: &corev1.SecurityContext{
 							RunAsUser:                ptr.To[int64](0),

@@ -8,11 +8,13 @@ import (
 	"log/slog"
 	"net"
 	"strconv"
+	"strings"
 	"time"
 
 	"k8s.io/apimachinery/pkg/apis/meta/v1/unstructured"
 	"k8s.io/apimachinery/pkg/runtime"
 
+	"github.com/registry-kit/registry-kit/deploy/expose"
 	"github.com/registry-kit/registry-kit/manifests"
 )
 
@@ -54,6 +56,10 @@ type Options struct {
 	// user's credentials for the pull prefix, once the registry serves.
 	PullSecretNamespaces []string
 	PullSecretName       string
+	// Nodes say how the nodes reach (--expose) and trust (--configure-nodes) the registry.
+	Nodes NodeOptions
+	// Canary makes every node pull from the registry once after deploy and reports per node (see Canary).
+	Canary bool
 	// Progress receives one line per applied object and the progress lines of the wait; nil discards them.
 	Progress io.Writer
 	Logger   *slog.Logger
@@ -84,7 +90,14 @@ type Result struct {
 	// network in plain HTTP, addresses that may not work.
 	Warnings []string
 	// TLS is true when the registry serves HTTPS itself.
-	TLS     bool
+	TLS bool
+	// Exposure is how the nodes pull (empty for a --pull-address given by the user); ExposureReason says why.
+	Exposure       expose.Mode
+	ExposureReason string
+	// NodeTrust has one line per node the trust DaemonSet configured (--configure-nodes).
+	NodeTrust []string
+	// Canary is each node's pull attempt (Options.Canary).
+	Canary  []CanaryResult
 	Elapsed time.Duration
 }
 
@@ -113,11 +126,15 @@ func Deploy(ctx context.Context, c Clients, opts Options) (*Result, error) {
 	log := discardLogger(opts.Logger)
 	start := time.Now()
 
+	plan, err := planExposure(ctx, c, &opts, opts.Progress)
+	if err != nil {
+		return nil, err
+	}
 	objs, generated, err := opts.Source.objects(ctx, c)
 	if err != nil {
 		return nil, err
 	}
-	objs = cleanForApply(objs)
+	objs = cleanForApply(append(objs, plan.extra...))
 	if err := defaultNamespaces(c, objs, opts.Namespace); err != nil {
 		return nil, err
 	}
@@ -158,7 +175,11 @@ func Deploy(ctx context.Context, c Clients, opts Options) (*Result, error) {
 		return res, err
 	}
 	res.describeService(applied)
-	log.Debug("applied", "objects", len(applied), "elapsed", time.Since(start))
+	waitFor, trust, err := res.applyNodeObjects(ctx, c, plan, applied, opts)
+	if err != nil {
+		return res, err
+	}
+	log.Debug("applied", "objects", len(res.Applied), "elapsed", time.Since(start))
 	if opts.DryRun != DryRunNone || opts.NoWait {
 		res.Elapsed = time.Since(start)
 		if opts.DryRun == DryRunNone && len(opts.PullSecretNamespaces) > 0 {
@@ -171,7 +192,7 @@ func Deploy(ctx context.Context, c Clients, opts Options) (*Result, error) {
 	if err != nil {
 		return nil, err
 	}
-	endpoint, err := waitReady(ctx, c, applied, waitOptions{
+	endpoint, err := waitReady(ctx, c, waitFor, waitOptions{
 		deadline: start.Add(opts.Timeout), timeout: opts.Timeout, interval: opts.Interval, report: opts.ReportEvery,
 		probe: probes, progress: opts.Progress,
 	})
@@ -182,8 +203,32 @@ func Deploy(ctx context.Context, c Clients, opts Options) (*Result, error) {
 	res.Endpoint = endpoint
 	if endpoint != "" {
 		res.PushAddress = hostPort(endpoint)
-		if opts.Address == "" && opts.PullAddress == "" && len(probes) > 0 && endpoint != probes[0] {
+		if opts.Address == "" && opts.PullAddress == "" && len(probes) > 0 && endpoint != probes[0] && plan.choice.Mode == expose.NodePortLocalhost {
 			res.loopbackMissing(isLocalAddress(hostOnly(res.PushAddress)))
+		}
+	}
+	if trust != "" {
+		res.NodeTrust, err = waitDaemonSet(ctx, c, NodesNamespace, trust, opts.Progress, trustTimeout)
+		if err != nil {
+			return res, err
+		}
+	}
+	if err := res.applyLocalRegistryHosting(ctx, c, opts); err != nil {
+		return res, err
+	}
+	if opts.Canary {
+		if res.Canary, err = Canary(ctx, c, res, opts.Progress); err != nil {
+			return res, err
+		}
+		var failed []string
+		for _, cr := range res.Canary {
+			if !cr.OK {
+				failed = append(failed, cr.Node)
+			}
+		}
+		if len(failed) > 0 {
+			res.Warnings = append(res.Warnings, fmt.Sprintf("canary: %d of %d nodes cannot pull from %s (%s): see the canary lines for the fix",
+				len(failed), len(res.Canary), res.PullPrefix, strings.Join(failed, ", ")))
 		}
 	}
 	if len(opts.PullSecretNamespaces) > 0 {

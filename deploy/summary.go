@@ -27,6 +27,9 @@ func (in Instructions) Write(w io.Writer) {
 		fmt.Fprintf(w, ", node port %d", r.NodePort)
 	}
 	fmt.Fprintf(w, ") after %s.\n", r.Elapsed.Round(100*1e6))
+	if r.Exposure != "" {
+		fmt.Fprintf(w, "Nodes pull through:         %s (%s)\n", r.Exposure, r.ExposureReason)
+	}
 	if in.Password != "" {
 		WriteCredentials(w, user, in.Password)
 	}
@@ -46,12 +49,25 @@ func (in Instructions) Write(w io.Writer) {
 		fmt.Fprintf(w, "(the same registry under two names: an image pushed as %s/app:1 is pulled by pods as %s/app:1)\n", push, r.PullPrefix)
 	}
 	WriteWarnings(w, r.Warnings)
-	if !isLoopback(r.PullPrefix) {
+	if len(r.NodeTrust) > 0 {
+		fmt.Fprintf(w, "\nNode trust for %s (DaemonSet in namespace %s; nodes that join later get it too):\n", r.PullPrefix, NodesNamespace)
+		for _, l := range r.NodeTrust {
+			fmt.Fprintf(w, "  %s\n", l)
+		}
+	}
+	if len(r.Canary) > 0 {
+		fmt.Fprintf(w, "\nCanary (one pull from %s on every node):\n", r.PullPrefix)
+		for _, cr := range r.Canary {
+			fmt.Fprintf(w, "  %s\n", cr)
+		}
+	}
+	if len(r.NodeTrust) == 0 && !isLoopback(r.PullPrefix) {
+		fmt.Fprintf(w, "\nMake every node trust %s with: registry-kit nodes trust -n %s   (or deploy --configure-nodes).", r.PullPrefix, r.Namespace)
 		scheme := "http"
 		if r.TLS {
 			scheme = "https"
 		}
-		fmt.Fprintf(w, "\nThe nodes' containerd pulls from %s only when told to; on each node, with containerd's\n"+
+		fmt.Fprintf(w, "\nBy hand: the nodes' containerd pulls from %s only when told to; on each node, with containerd's\n"+
 			"registry config_path set to /etc/containerd/certs.d, write /etc/containerd/certs.d/%s/hosts.toml:\n"+
 			"  server = \"%s://%s\"\n  [host.\"%s://%s\"]\n    capabilities = [\"pull\", \"resolve\"]\n",
 			r.PullPrefix, r.PullPrefix, scheme, r.PullPrefix, scheme, r.PullPrefix)
@@ -63,7 +79,9 @@ func (in Instructions) Write(w io.Writer) {
 	fmt.Fprintf(w, "  docker login %s -u %s\n", push, user)
 	fmt.Fprintf(w, "  docker tag myapp:1.0 %s/myapp:1.0\n", push)
 	fmt.Fprintf(w, "  docker push %s/myapp:1.0\n", push)
-	if !isLoopback(push) {
+	if r.TLS {
+		fmt.Fprintf(w, "  (HTTPS: if the certificate was generated, trust its CA: kubectl get secret -n %s %s -o jsonpath='{.data.ca\\.crt}' | base64 -d > ca.crt)\n", r.Namespace, CASecretName(r.Service))
+	} else if !isLoopback(push) {
 		fmt.Fprintf(w, "  (%s is plain HTTP: add it to docker's \"insecure-registries\", or deploy with --tls-secret)\n", push)
 	}
 	writePullSecretHelp(w, r, user)

@@ -76,6 +76,13 @@ func Undeploy(ctx context.Context, c Clients, opts UndeployOptions) (*UndeployRe
 	}
 
 	res := &UndeployResult{}
+	// The nodes first: removing their certs.d entries needs the trust DaemonSet, and a failure stops here.
+	if err := undeployNodes(ctx, c, opts, res); err != nil {
+		return res, err
+	}
+	if err := undeployLocalRegistryHosting(ctx, c, opts, res); err != nil {
+		return res, err
+	}
 	pullSyncDeployed := false
 	kinds := undeployKinds
 	if opts.DeleteData {

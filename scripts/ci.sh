@@ -45,10 +45,18 @@ finish() {
   rm -f "$e2e_log"
 }
 trap finish EXIT
-scripts/cluster/up.sh
+# Two nodes (the second in its own network namespace, tainted so only the node tests use it), kube-proxy in
+# iptables mode; then the node tests again with kube-proxy in nftables mode (no localhost node ports).
+scripts/cluster/up.sh --nodes 2
 # shellcheck disable=SC1091
 source "$CLUSTER_DIR/env"
 
 step "e2e tests"
-make e2e-only 2>&1 | tee "$e2e_log"
+E2E_REQUIRE_NODES=2 make e2e-only 2>&1 | tee "$e2e_log"
+
+step "e2e node tests, kube-proxy nftables"
+scripts/cluster/up.sh --nodes 2 --proxy-mode nftables
+# shellcheck disable=SC1091
+source "$CLUSTER_DIR/env"
+E2E_REQUIRE_NODES=2 make e2e-only E2E_RUN='^TestNodes' 2>&1 | tee -a "$e2e_log"
 step "done"

@@ -10,7 +10,7 @@ mkdir -p "$BIN"
 
 apt_packages=(
   skopeo podman containerd runc docker.io apache2-utils docker-registry
-  etcd-server etcd-client containernetworking-plugins iptables conntrack socat ethtool
+  etcd-server etcd-client containernetworking-plugins iptables nftables conntrack socat ethtool
   redis-server openssl jq zstd curl ca-certificates
 )
 missing=()

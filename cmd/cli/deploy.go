@@ -49,6 +49,7 @@ type deployOptions struct {
 	serviceAccount serviceAccountAuthFlags
 	pullSecretNS   []string
 	pullSecretName string
+	nodes          deployNodeFlags
 }
 
 func newDeployCommand(streams IOStreams) *cobra.Command {
@@ -130,6 +131,7 @@ instead of the generator; its Namespace object is treated the same way.`,
 	f.BoolVar(&o.printRBAC, "print-rbac", false, "print the Role (in the namespace -n names) and ClusterRole deploy and undeploy need, with how to bind them, and exit")
 	o.pullSync.addFlags(f)
 	o.serviceAccount.addFlags(f)
+	o.nodes.addFlags(cmd)
 	return cmd
 }
 
@@ -162,6 +164,10 @@ func (o *deployOptions) toOptions(cmd *cobra.Command, streams IOStreams) (deploy
 	if err != nil {
 		errs = append(errs, err)
 	}
+	nodes, err := o.nodes.toOptions()
+	if err != nil {
+		errs = append(errs, err)
+	}
 	progress := streams.ErrOut
 	if o.output == "" {
 		progress = streams.Out
@@ -175,6 +181,8 @@ func (o *deployOptions) toOptions(cmd *cobra.Command, streams IOStreams) (deploy
 		Address:        o.address,
 		PullAddress:    o.pullAddress,
 		PullSync:       pullSync,
+		Nodes:          nodes,
+		Canary:         o.nodes.canary,
 		Progress:       progress,
 
 		ServiceAccountAuth: saAuth,

@@ -35,6 +35,9 @@ func TestDeployFlagErrors(t *testing.T) {
 			[]string{"--replicas 2", `--service-type "Headless"`}},
 		{"several at once", []string{"deploy", "--dry-run=x", "--storage-size", "lots"}, []string{"--dry-run", `--storage-size "lots"`}},
 		{"undeploy dry-run value", []string{"undeploy", "--dry-run=yes"}, []string{`invalid --dry-run "yes"`}},
+		{"expose value", []string{"deploy", "--expose", "ingress"}, []string{`--expose "ingress": want one of auto, nodeport-localhost, node-proxy, tls`}},
+		{"force without nodeport-localhost", []string{"deploy", "--force"}, []string{"--force: only applies with --expose nodeport-localhost"}},
+		{"node proxy port", []string{"deploy", "--expose", "node-proxy", "--node-proxy-port", "70000"}, []string{"--node-proxy-port 70000"}},
 	}
 	for _, tc := range tests {
 		t.Run(tc.name, func(t *testing.T) {

@@ -26,6 +26,8 @@ type doctorOptions struct {
 	offline  bool
 	// saAudience is --service-account-audience: pods pull with their ServiceAccount token.
 	saAudience string
+	nodes      bool
+	name       string
 }
 
 func newDoctorCommand(streams IOStreams) *cobra.Command {
@@ -53,7 +55,13 @@ run (bad flags, no cluster, the pod does not exist, RBAC refused a read doctor c
 			if len(args) == 1 {
 				arg = args[0]
 			}
-			problems, err := o.run(cmd, streams, arg)
+			run := o.run
+			if o.nodes {
+				run = func(cmd *cobra.Command, streams IOStreams, _ string) (error, error) {
+					return runDoctorNodes(cmd, streams, o.kube, o.name)
+				}
+			}
+			problems, err := run(cmd, streams, arg)
 			if err != nil {
 				return withExitCode(ExitCannotRun, err)
 			}
@@ -68,6 +76,8 @@ run (bad flags, no cluster, the pod does not exist, RBAC refused a read doctor c
 	cmd.Flags().DurationVar(&o.timeout, "timeout", 10*time.Second, "timeout of each registry request")
 	cmd.Flags().BoolVar(&o.offline, "offline", false, "do not contact registries: use only the cluster's objects and events")
 	cmd.Flags().StringVar(&o.saAudience, "service-account-audience", "", "pods pull with their own ServiceAccount token for this audience (registry-kit serve --service-account-audience): check that path for pods without a pull secret")
+	cmd.Flags().BoolVar(&o.nodes, "nodes", false, "instead: make every node pull from the registry deploy put in -n NAMESPACE once, and report per node")
+	cmd.Flags().StringVar(&o.name, "name", "registry", "with --nodes: name of the deployed registry")
 	return cmd
 }
 

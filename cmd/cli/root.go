@@ -42,6 +42,8 @@ func NewRootCommand(streams IOStreams) *cobra.Command {
 		newDoctorCommand(streams),
 		newCredentialProviderCommand(streams),
 		newImageCommand(streams),
+		newNodeProxyCommand(streams),
+		newNodesCommand(streams),
 		newVersionCommand(streams),
 	)
 	return root

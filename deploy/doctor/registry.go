@@ -155,7 +155,8 @@ func networkFix(c Cause, host string) string {
 	case CauseTimeout:
 		return fmt.Sprintf("check that %s is reachable from the nodes (firewall, routes, NetworkPolicy)", host)
 	case CauseTLSUntrusted:
-		return fmt.Sprintf("trust the registry's CA on every node: /etc/containerd/certs.d/%s/hosts.toml with ca = \"/path/ca.crt\" (and pass --ca-file to doctor)", host)
+		return fmt.Sprintf("trust the registry's CA on every node: for a registry registry-kit deployed, registry-kit nodes trust -n NAMESPACE "+
+			"(or deploy --configure-nodes); else /etc/containerd/certs.d/%s/hosts.toml with ca = \"/path/ca.crt\" (and pass --ca-file to doctor)", host)
 	case CauseHTTPServed:
 		return fmt.Sprintf("serve TLS on %s, or mark it plain-HTTP on every node: /etc/containerd/certs.d/%s/hosts.toml with [host.\"http://%s\"] (and pass --insecure-registry %s to doctor)", host, host, host, host)
 	}

@@ -19,6 +19,12 @@ log "stopping the cluster in $CLUSTER_DIR"
 t=$EPOCHREALTIME
 lap() { log "  $1: $(elapsed "$t")s"; t=$EPOCHREALTIME; }
 
+# 0. The second node, if any (node.sh add 2), while the API server still runs to delete its Node.
+if [ -f "$STATE/node2" ] || [ -d "$NODE2_DIR" ] || ip netns list 2> /dev/null | grep -qw "$NODE2_NETNS"; then
+  "$here/node.sh" remove 2 || log "removing node $NODE2_NAME failed; continuing"
+  lap "second node removed"
+fi
+
 # 1. The kubelet first, so that it does not recreate the pods removed next.
 stop_daemon kubelet 30
 lap "kubelet stopped"

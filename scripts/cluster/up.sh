@@ -5,14 +5,30 @@
 # Everything listens on loopback or on 10.200.0.1, which this script adds to lo (the kubelet refuses a loopback
 # node IP); pods reach the API at 10.0.0.1 and host services at 10.200.0.1.
 #
-# Usage: scripts/cluster/up.sh            (CLUSTER_DIR defaults to /tmp/registry-kit-cluster)
-# Then:  source "$CLUSTER_DIR/env"         (KUBECONFIG, CONTAINERD_SOCK, TEST_APP_IMAGE, ...)
+# Usage: scripts/cluster/up.sh [--nodes 1|2] [--proxy-mode iptables|nftables]   (CLUSTER_DIR: /tmp/registry-kit-cluster)
+#   --nodes 2: also the second node (node.sh add 2: own network namespace, node IP 10.200.0.2, tainted)
+#   --proxy-mode: kube-proxy's mode on every node (nftables: no localhost node ports); default iptables
+# Then:  source "$CLUSTER_DIR/env"         (KUBECONFIG, CONTAINERD_SOCK, TEST_APP_IMAGE, CLUSTER_NODE2_*, ...)
 # Stop:  scripts/cluster/down.sh
-# Idempotent: a healthy cluster already running from CLUSTER_DIR is left as it is.
+# Idempotent: a healthy cluster already running from CLUSTER_DIR is left as it is (a second node is added or
+# removed as --nodes says; another --proxy-mode restarts it).
 set -Eeuo pipefail
 here=$(cd "$(dirname "${BASH_SOURCE[0]}")" && pwd)
 # shellcheck source=lib.sh
 . "$here/lib.sh"
+
+want_nodes="" want_mode=iptables
+while [ $# -gt 0 ]; do
+  case $1 in
+    --nodes) want_nodes=${2:-}; shift 2 ;;
+    --nodes=*) want_nodes=${1#--nodes=}; shift ;;
+    --proxy-mode) want_mode=${2:-}; shift 2 ;;
+    --proxy-mode=*) want_mode=${1#--proxy-mode=}; shift ;;
+    *) die "unknown argument $1 (usage: up.sh [--nodes 1|2] [--proxy-mode iptables|nftables])" ;;
+  esac
+done
+case $want_nodes in "" | 1 | 2) ;; *) die "--nodes $want_nodes: want 1 or 2" ;; esac
+case $want_mode in iptables | nftables) ;; *) die "--proxy-mode $want_mode: want iptables or nftables" ;; esac
 
 [ "$(id -u)" = 0 ] || die "up.sh must run as root (it starts containerd and the kubelet)"
 log "CLUSTER_DIR=$CLUSTER_DIR"
@@ -36,6 +52,7 @@ on_error() {
 healthy() {
   local c
   for c in "${COMPONENTS[@]}"; do pid_of "$c" > /dev/null || return 1; done
+  [ "$(proxy_mode)" = "$want_mode" ] || return 1
   kc get --raw /readyz > /dev/null 2>&1 && node_ready_since 0 && kc -n default get serviceaccount default > /dev/null 2>&1
 }
 
@@ -54,11 +71,23 @@ build_images() {
 # import_images: into containerd's k8s.io namespace, where the kubelet finds them without pulling.
 import_images() {
   local img
-  for img in pause test-app-node registry-kit-node; do
-    [ -f "$CLUSTER_DIR/images/$img.tar" ] || continue
-    ctr -a "$CONTAINERD_SOCK" -n k8s.io images import "$CLUSTER_DIR/images/$img.tar" >> "$LOGS/images.log" 2>&1 \
-      || { tail "$LOGS/images.log" >&2; return 1; }
+  local img sock socks=("$CONTAINERD_SOCK")
+  node2_up && socks+=("$NODE2_CONTAINERD_SOCK")
+  for sock in "${socks[@]}"; do
+    for img in pause test-app-node registry-kit-node; do
+      [ -f "$CLUSTER_DIR/images/$img.tar" ] || continue
+      ctr -a "$sock" -n k8s.io images import "$CLUSTER_DIR/images/$img.tar" >> "$LOGS/images.log" 2>&1 \
+        || { tail "$LOGS/images.log" >&2; return 1; }
+    done
   done
+}
+
+# nodes_as_asked: adds or removes the second node as --nodes says (nothing without --nodes).
+nodes_as_asked() {
+  case $want_nodes in
+    2) "$here/node.sh" add 2 ;;
+    1) if node2_up; then "$here/node.sh" remove 2; fi ;;
+  esac
 }
 
 # write_env: $CLUSTER_DIR/env for tests and shells.
@@ -68,9 +97,14 @@ write_env() {
 export CLUSTER_DIR=$CLUSTER_DIR
 export KUBECONFIG=$KUBECONFIG_ADMIN
 export CONTAINERD_SOCK=$CONTAINERD_SOCK
-export CONTAINERD_CERTS_D=$CLUSTER_DIR/certs.d
+export CONTAINERD_CERTS_D=$CLUSTER_DIR/$NODE_NAME/certs.d
 export CLUSTER_NODE_IP=$NODE_IP
 export CLUSTER_NODE_NAME=$NODE_NAME
+export CLUSTER_CONTAINERD_CONFIG=$CLUSTER_DIR/$NODE_NAME/containerd/config.toml
+# Each node's containerd files, as registry-kit's --containerd-config / --containerd-certs-dir templates.
+export CLUSTER_CONTAINERD_CONFIG_TEMPLATE='$CLUSTER_DIR/\$(NODE_NAME)/containerd/config.toml'
+export CLUSTER_CONTAINERD_CERTS_D_TEMPLATE='$CLUSTER_DIR/\$(NODE_NAME)/certs.d'
+
 export PAUSE_IMAGE=$PAUSE_IMAGE
 # *_IMAGE: preloaded on the node (use imagePullPolicy Never). *_DIGEST and the layouts/tarballs: the copy to push to
 # registries, a different image ID than the preloaded one (see scripts/cluster/images/build.sh).
@@ -87,6 +121,7 @@ export REGISTRY_KIT_IMAGE_DIGEST=$REGISTRY_KIT_IMAGE_DIGEST
 export REGISTRY_KIT_OCI_LAYOUT=$CLUSTER_DIR/images/registry-kit-layout
 EOF
   fi
+  { echo "# --- nodes ---"; node_env; } >> "$CLUSTER_DIR/env.tmp"
   mv "$CLUSTER_DIR/env.tmp" "$CLUSTER_DIR/env"
 }
 
@@ -95,12 +130,14 @@ if [ -f "$CLUSTER_DIR/env" ] && healthy; then
   log "cluster in $CLUSTER_DIR is already up and healthy; refreshing its images from the working tree"
   step "images (pause, test-app, registry-kit)"
   build_images && import_images && write_env || { log "refreshing images failed" >&2; exit 1; }
+  step "nodes"
+  nodes_as_asked || { log "changing the second node failed" >&2; exit 1; }
   step ""
   echo "source $CLUSTER_DIR/env"
   exit 0
 fi
 if [ -d "$PIDS" ] && [ -n "$(ls -A "$PIDS" 2> /dev/null)" ]; then
-  log "a previous cluster in $CLUSTER_DIR is partly running or unhealthy; tearing it down first"
+  log "a previous cluster in $CLUSTER_DIR is partly running, unhealthy or in kube-proxy mode $(proxy_mode) (want $want_mode); tearing it down first"
   "$here/down.sh"
 fi
 trap on_error ERR
@@ -115,7 +152,10 @@ done
 in_use=$(ss -Htln | awk '{print $4}' | grep -E '(127\.0\.0\.1|10\.200\.0\.1|0\.0\.0\.0|\*|\[::\]):(2379|2380|6443|10248|10249|10250|10256|10257|10259)$' || true)
 [ -z "$in_use" ] || die "ports needed by the cluster are in use (another cluster running? try down.sh): $in_use"
 
-mkdir -p "$LOGS" "$PIDS" "$PKI" "$STATE" "$CLUSTER_DIR"/{etcd,containerd,cni/net.d,cni/ipam,certs.d,kubelet/root,kubelet/pki,pod-logs}
+mkdir -p "$LOGS" "$PIDS" "$PKI" "$STATE" "$CLUSTER_DIR"/{etcd,containerd,cni/net.d,cni/ipam,"$NODE_NAME"/certs.d,kubelet/root,kubelet/pki,pod-logs}
+ln -sfn "$NODE_NAME/certs.d" "$CLUSTER_DIR/certs.d" # the older name of node1's certs.d
+echo "$want_mode" > "$STATE/proxy-mode"
+if [ "$want_mode" = nftables ]; then command -v nft > /dev/null || die "nft not found: kube-proxy's nftables mode needs it (apt-get install nftables)"; fi
 
 # --- host networking (recorded so down.sh can restore it) -------------------------------------------------------
 step "host network"
@@ -205,17 +245,14 @@ wait_for "kube-scheduler healthz" 60 curl -kfsS --max-time 2 https://127.0.0.1:1
 # --- node: containerd, images, kubelet, kube-proxy ------------------------------------------------------------------
 step "containerd + image import"
 "$here/node-config.sh" > "$LOGS/node-config.log" 2>&1 || { cat "$LOGS/node-config.log" >&2; false; }
-start_daemon containerd containerd --config "$CLUSTER_DIR/containerd/config.toml"
+start_daemon containerd containerd --config "$CLUSTER_DIR/$NODE_NAME/containerd/config.toml"
 wait_for "containerd socket" 30 ctr -a "$CONTAINERD_SOCK" version
 import_images
 
 step "kubelet + kube-proxy"
 start_kubelet
-start_daemon kube-proxy "$K8S_BIN/kube-proxy" \
-  --kubeconfig="$CLUSTER_DIR/kube-proxy.kubeconfig" --hostname-override="$NODE_NAME" \
-  --proxy-mode=iptables --cluster-cidr="$CLUSTER_CIDR" --nodeport-addresses="127.0.0.0/8,$NODE_IP/32" \
-  --healthz-bind-address=127.0.0.1:10256 --metrics-bind-address=127.0.0.1:10249 --oom-score-adj=0 \
-  --conntrack-max-per-core=0 --conntrack-tcp-timeout-established=0 --conntrack-tcp-timeout-close-wait=0
+# shellcheck disable=SC2046 # word splitting of the flags is wanted
+start_daemon kube-proxy "$K8S_BIN/kube-proxy" $(kube_proxy_flags "$NODE_NAME" "$NODE_IP")
 wait_kubelet_ready 0
 wait_for "kube-proxy healthz" 60 curl -fsS --max-time 2 http://127.0.0.1:10256/healthz
 
@@ -225,6 +262,10 @@ wait_for "ServiceAccount default/default" 120 kc -n default get serviceaccount d
 # --- hand-off ------------------------------------------------------------------------------------------------------
 step "write env"
 write_env
+if [ "$want_nodes" = 2 ]; then
+  step "second node"
+  "$here/node.sh" add 2
+fi
 step ""
 log "$(printf '%-40s %6ss' "total" "$(elapsed "$total_start")")"
 log "cluster is up: source $CLUSTER_DIR/env   (stop with $here/down.sh)"

@@ -52,7 +52,13 @@ func registryKitImage(t testing.TB) string {
 	t.Helper()
 	sock := clusterEnv(t).get(t, "CONTAINERD_SOCK")
 	ctr := needTool(t, "ctr")
-	rkImageOnce.Do(func() { rkImageRef, rkImageErr = buildRegistryKitImage(binary(t), ctr, sock) })
+	rkImageOnce.Do(func() {
+		rkImageRef, rkImageErr = buildRegistryKitImage(binary(t), ctr, sock)
+		// A second node (up.sh --nodes 2) runs registry-kit's DaemonSets too.
+		if sock2 := clusterEnv(t)["CLUSTER_NODE2_CONTAINERD_SOCK"]; rkImageErr == nil && sock2 != "" {
+			_, rkImageErr = buildRegistryKitImage(binary(t), ctr, sock2)
+		}
+	})
 	if rkImageErr != nil {
 		t.Fatalf("building the registry-kit image: %v", rkImageErr)
 	}

@@ -220,6 +220,28 @@ func BenchmarkBlobGet(b *testing.B) {
 }
 
 // authCount reads registry_kit_auth_requests_total{result} from the default registry, where the server registers it.
+// countAuthentications reads the authentication counters; the function it returns checks that exactly one
+// authentication with result was counted since.
+func countAuthentications(t *testing.T) func(result string) {
+	t.Helper()
+	results := []string{"success", "failure", "throttled"}
+	before := map[string]float64{}
+	for _, r := range results {
+		before[r] = authCount(t, r)
+	}
+	return func(result string) {
+		t.Helper()
+		got, want := map[string]float64{}, map[string]float64{}
+		for _, r := range results {
+			got[r], want[r] = authCount(t, r)-before[r], 0
+		}
+		want[result] = 1
+		if diff := cmp.Diff(want, got); diff != "" {
+			t.Errorf("authentications counted for one request (-want +got):\n%s", diff)
+		}
+	}
+}
+
 func authCount(t *testing.T, result string) float64 {
 	t.Helper()
 	mfs, err := prometheus.DefaultGatherer.Gather()
@@ -268,10 +290,7 @@ func TestBlobFastPathAuthenticatesOnce(t *testing.T) {
 	}
 	for _, tt := range tests {
 		t.Run(tt.name, func(t *testing.T) {
-			before := map[string]float64{}
-			for _, r := range []string{"success", "failure", "throttled"} {
-				before[r] = authCount(t, r)
-			}
+			counted := countAuthentications(t)
 			req, _ := http.NewRequest(tt.method, ts.url+"/v2/team/app/blobs/"+tt.digest, nil)
 			req.SetBasicAuth(AdminUser, tt.password)
 			resp, err := http.DefaultClient.Do(req)
@@ -283,15 +302,7 @@ func TestBlobFastPathAuthenticatesOnce(t *testing.T) {
 			if resp.StatusCode != tt.status {
 				t.Errorf("status %d, want %d", resp.StatusCode, tt.status)
 			}
-			got := map[string]float64{}
-			for _, r := range []string{"success", "failure", "throttled"} {
-				got[r] = authCount(t, r) - before[r]
-			}
-			want := map[string]float64{"success": 0, "failure": 0, "throttled": 0}
-			want[tt.result] = 1
-			if diff := cmp.Diff(want, got); diff != "" {
-				t.Errorf("authentications counted for one request (-want +got):\n%s", diff)
-			}
+			counted(tt.result)
 		})
 	}
 }

@@ -47,8 +47,13 @@ func HostsTOML(h Host) ([]byte, error) {
 	}
 	var b strings.Builder
 	b.WriteString("# Written by registry-kit (nodes trust); removed by registry-kit undeploy.\n")
-	fmt.Fprintf(&b, "server = %s\n\n", tomlString(h.URL()))
-	fmt.Fprintf(&b, "[host.%s]\n", tomlString(h.URL()))
+	fmt.Fprintf(&b, "server = %s\n", tomlString(h.URL()))
+	// containerd falls back to server when the host answers 404 (a tag that does not exist): the server needs the
+	// CA too, or that answer turns into "x509: certificate signed by unknown authority".
+	if h.CAFile != "" {
+		fmt.Fprintf(&b, "ca = %s\n", tomlString(h.CAFile))
+	}
+	fmt.Fprintf(&b, "\n[host.%s]\n", tomlString(h.URL()))
 	b.WriteString("  capabilities = [\"pull\", \"resolve\"]\n")
 	if h.CAFile != "" {
 		fmt.Fprintf(&b, "  ca = %s\n", tomlString(h.CAFile))

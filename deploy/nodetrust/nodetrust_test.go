@@ -23,7 +23,8 @@ func TestHostsTOML(t *testing.T) {
 				"server = \"http://10.200.0.1:30500\"\n\n[host.\"http://10.200.0.1:30500\"]\n  capabilities = [\"pull\", \"resolve\"]\n"},
 		{"TLS with a CA", Host{Address: "registry.lan:443", TLS: true, CAFile: "/etc/containerd/certs.d/registry.lan:443/ca.crt"},
 			"# Written by registry-kit (nodes trust); removed by registry-kit undeploy.\n" +
-				"server = \"https://registry.lan:443\"\n\n[host.\"https://registry.lan:443\"]\n  capabilities = [\"pull\", \"resolve\"]\n" +
+				"server = \"https://registry.lan:443\"\nca = \"/etc/containerd/certs.d/registry.lan:443/ca.crt\"\n\n" +
+				"[host.\"https://registry.lan:443\"]\n  capabilities = [\"pull\", \"resolve\"]\n" +
 				"  ca = \"/etc/containerd/certs.d/registry.lan:443/ca.crt\"\n"},
 		{"IPv6", Host{Address: "[fd00::1]:30500", TLS: true},
 			"# Written by registry-kit (nodes trust); removed by registry-kit undeploy.\n" +

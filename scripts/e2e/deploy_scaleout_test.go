@@ -358,7 +358,7 @@ func TestDeployScaleOutRBAC(t *testing.T) {
 		{"undeploy", "--kubeconfig", kubeconfig, "-n", target},
 	} {
 		r := depRun(t, "", args...)
-		if strings.Contains(r.out, "forbidden") || strings.Contains(r.out, "not allowed by RBAC") {
+		if refusedByRBAC(r.out) {
 			t.Errorf("registry-kit %s with the --print-rbac role was refused:\n%s", strings.Join(args, " "), depRedact(r.out))
 		}
 		if r.err != nil && !strings.Contains(r.out, "is not ready") {

@@ -12,6 +12,8 @@ import (
 	"github.com/distribution/distribution/v3/registry/storage"
 	storagedriver "github.com/distribution/distribution/v3/registry/storage/driver"
 	"github.com/opencontainers/go-digest"
+
+	"github.com/registry-kit/registry-kit/registry/storagelayout"
 )
 
 // Collect runs one garbage collection over the store behind driver.
@@ -184,12 +186,12 @@ func (c *collection) sweep(ctx context.Context) []error {
 	}
 	for _, t := range c.rep.RemovedTags {
 		// The tag may have moved since the scan (a push that was not journaled cannot exist: the fence is on).
-		cur, err := c.s.readLink(ctx, tagCurrentLink(t.Repository, t.Tag))
+		cur, err := c.s.readLink(ctx, storagelayout.TagCurrentLink(t.Repository, t.Tag))
 		if isNotFound(err) || (err == nil && cur != t.Digest) {
 			continue
 		}
 		if err == nil {
-			err = c.driver.Delete(ctx, tagDir(t.Repository, t.Tag))
+			err = c.driver.Delete(ctx, storagelayout.TagDir(t.Repository, t.Tag))
 		}
 		if err != nil && !isNotFound(err) {
 			errs = append(errs, fmt.Errorf("removing tag %s:%s: %w", t.Repository, t.Tag, err))
@@ -207,13 +209,13 @@ func (c *collection) sweep(ctx context.Context) []error {
 		}
 		c.deleted.Links[m.Repository] = append(c.deleted.Links[m.Repository], m.Digest)
 		for _, a := range r.revs[m.Digest].aliases {
-			if err := c.driver.Delete(ctx, path.Dir(revisionLinkPath(m.Repository, a))); err != nil && !isNotFound(err) {
+			if err := c.driver.Delete(ctx, path.Dir(storagelayout.RevisionLink(m.Repository, a))); err != nil && !isNotFound(err) {
 				errs = append(errs, fmt.Errorf("removing manifest alias %s@%s: %w", m.Repository, a, err))
 			}
 		}
 		if mf := c.s.manifests[m.Digest]; mf != nil && mf.subject != "" {
 			for _, addr := range append([]digest.Digest{m.Digest}, r.revs[m.Digest].aliases...) {
-				if err := c.driver.Delete(ctx, edgePath(m.Repository, mf.subject, addr)); err != nil && !isNotFound(err) {
+				if err := c.driver.Delete(ctx, storagelayout.Edge(m.Repository, mf.subject, addr)); err != nil && !isNotFound(err) {
 					errs = append(errs, fmt.Errorf("removing referrer %s of %s in %s: %w", addr, mf.subject, m.Repository, err))
 				}
 			}
@@ -231,7 +233,7 @@ func (c *collection) sweep(ctx context.Context) []error {
 			if !c.blobs[canonical] {
 				continue
 			}
-			if err := c.driver.Delete(ctx, path.Dir(layerLinkPath(r.name, addr))); err != nil && !isNotFound(err) {
+			if err := c.driver.Delete(ctx, path.Dir(storagelayout.LayerLink(r.name, addr))); err != nil && !isNotFound(err) {
 				errs = append(errs, fmt.Errorf("removing layer link %s@%s: %w", r.name, addr, err))
 				continue
 			}

@@ -8,6 +8,8 @@ import (
 
 	storagedriver "github.com/distribution/distribution/v3/registry/storage/driver"
 	"github.com/opencontainers/go-digest"
+
+	"github.com/registry-kit/registry-kit/registry/storagelayout"
 )
 
 // FsckOptions say how deep Fsck looks.
@@ -119,7 +121,7 @@ func (f *fsck) blob(canonical, addr digest.Digest, size int64) string {
 	if p, ok := f.verified[key]; ok && size < 0 {
 		return p
 	}
-	fi, err := f.driver.Stat(f.ctx, blobDataPath(canonical))
+	fi, err := f.driver.Stat(f.ctx, storagelayout.BlobData(canonical))
 	if err != nil {
 		if isNotFound(err) {
 			return "blob data missing"
@@ -142,7 +144,7 @@ func (f *fsck) blob(canonical, addr digest.Digest, size int64) string {
 }
 
 func (f *fsck) verify(canonical, addr digest.Digest) string {
-	rd, err := f.driver.Reader(f.ctx, blobDataPath(canonical), 0)
+	rd, err := f.driver.Reader(f.ctx, storagelayout.BlobData(canonical), 0)
 	if err != nil {
 		return fmt.Sprintf("reading blob data: %v", err)
 	}

@@ -12,6 +12,8 @@ import (
 	"github.com/distribution/distribution/v3/registry/storage"
 	storagedriver "github.com/distribution/distribution/v3/registry/storage/driver"
 	"github.com/opencontainers/go-digest"
+
+	"github.com/registry-kit/registry-kit/registry/storagelayout"
 )
 
 // repo is what the scan found in one repository, read straight from the storage driver.
@@ -65,7 +67,7 @@ func newScanner(d storagedriver.StorageDriver, tagTimes func(string) bool) *scan
 
 // repositories lists every repository through distribution's catalog walk on a registry with no cache.
 func (s *scanner) repositories(ctx context.Context) ([]string, error) {
-	if _, err := s.driver.Stat(ctx, reposRoot); isNotFound(err) {
+	if _, err := s.driver.Stat(ctx, storagelayout.Repositories); isNotFound(err) {
 		return nil, nil
 	}
 	reg, err := storage.NewRegistry(ctx, s.driver)
@@ -86,7 +88,7 @@ func (s *scanner) repositories(ctx context.Context) ([]string, error) {
 func (s *scanner) scan(ctx context.Context, name string) (*repo, error) {
 	r := &repo{name: name, tags: map[string]tag{}, revs: map[digest.Digest]*revision{}, layers: map[digest.Digest]digest.Digest{},
 		aliases: map[digest.Digest]digest.Digest{}}
-	err := s.walkLinks(ctx, revisionsDir(name), func(addr, canonical digest.Digest, mod time.Time) {
+	err := s.walkLinks(ctx, storagelayout.RevisionsDir(name), func(addr, canonical digest.Digest, mod time.Time) {
 		rev := r.revs[canonical]
 		if rev == nil {
 			rev = &revision{}
@@ -103,7 +105,7 @@ func (s *scanner) scan(ctx context.Context, name string) (*repo, error) {
 	if err != nil {
 		return nil, fmt.Errorf("reading manifests of %s: %w", name, err)
 	}
-	if err := s.walkLinks(ctx, layersDir(name), func(addr, canonical digest.Digest, _ time.Time) {
+	if err := s.walkLinks(ctx, storagelayout.LayersDir(name), func(addr, canonical digest.Digest, _ time.Time) {
 		r.layers[addr] = canonical
 	}); err != nil {
 		return nil, fmt.Errorf("reading layer links of %s: %w", name, err)
@@ -168,7 +170,7 @@ func (s *scanner) readLink(ctx context.Context, p string) (digest.Digest, error)
 }
 
 func (s *scanner) readTags(ctx context.Context, r *repo) error {
-	dirs, err := s.driver.List(ctx, tagsDir(r.name))
+	dirs, err := s.driver.List(ctx, storagelayout.TagsDir(r.name))
 	if isNotFound(err) {
 		return nil
 	}
@@ -178,7 +180,7 @@ func (s *scanner) readTags(ctx context.Context, r *repo) error {
 	times := s.tagTimes(r.name)
 	for _, dir := range dirs {
 		t := path.Base(dir)
-		p := tagCurrentLink(r.name, t)
+		p := storagelayout.TagCurrentLink(r.name, t)
 		d, err := s.readLink(ctx, p)
 		if isNotFound(err) {
 			continue // a tag directory without a current link: no tag
@@ -213,7 +215,7 @@ func (s *scanner) readManifest(ctx context.Context, repoName string, c digest.Di
 		s.manifests[c] = nil
 		return nil
 	}
-	body, err := s.driver.GetContent(ctx, blobDataPath(c))
+	body, err := s.driver.GetContent(ctx, storagelayout.BlobData(c))
 	if isNotFound(err) {
 		s.damaged = append(s.damaged, fmt.Sprintf("%s@%s: manifest data missing", repoName, c))
 		s.manifests[c] = nil
@@ -239,7 +241,7 @@ type storedBlob struct {
 // blobs walks the blob store.
 func (s *scanner) blobs(ctx context.Context) (map[digest.Digest]storedBlob, error) {
 	out := map[digest.Digest]storedBlob{}
-	err := s.driver.Walk(ctx, blobsRoot, func(fi storagedriver.FileInfo) error {
+	err := s.driver.Walk(ctx, storagelayout.Blobs, func(fi storagedriver.FileInfo) error {
 		if fi.IsDir() {
 			return nil
 		}

@@ -14,6 +14,8 @@ import (
 	storagedriver "github.com/distribution/distribution/v3/registry/storage/driver"
 	"github.com/distribution/reference"
 	"github.com/opencontainers/go-digest"
+
+	"github.com/registry-kit/registry-kit/registry/storagelayout"
 )
 
 // fallbackTagRE is the referrers tag schema of the distribution spec: clients that find no referrers API tag an image
@@ -41,7 +43,7 @@ func Backfill(ctx context.Context, driver storagedriver.StorageDriver, log *slog
 		return st, fmt.Errorf("backfilling referrers: %w", err)
 	}
 	h := &Handler{edges: edges{driver}, driver: driver, ns: ns, log: log}
-	err = h.walkRepositories(ctx, path.Join(storageRoot, "repositories"), func(name string) error {
+	err = h.walkRepositories(ctx, storagelayout.Repositories, func(name string) error {
 		st.Repositories++
 		return h.backfillRepository(ctx, name, &st)
 	})
@@ -62,7 +64,7 @@ func (h *Handler) walkRepositories(ctx context.Context, dir string, fn func(name
 		}
 		return fmt.Errorf("listing %s: %w", dir, err)
 	}
-	root := path.Join(storageRoot, "repositories") + "/"
+	root := storagelayout.Repositories + "/"
 	for _, e := range entries {
 		if path.Base(e) == "_manifests" {
 			if err := fn(strings.TrimPrefix(dir, root)); err != nil {
@@ -124,11 +126,11 @@ func (h *Handler) backfillRepository(ctx context.Context, name string, st *Backf
 
 // backfillIndex writes an edge for each referrer the fallback index idx lists that the repository holds.
 func (h *Handler) backfillIndex(ctx context.Context, name string, subject, idx digest.Digest) (int, error) {
-	target, err := h.readLink(ctx, revisionLinkPath(name, idx))
+	target, err := h.readLink(ctx, storagelayout.RevisionLink(name, idx))
 	if err != nil {
 		return 0, nil // the tag points at a manifest that is gone
 	}
-	b, err := h.driver.GetContent(ctx, blobDataPath(target))
+	b, err := h.driver.GetContent(ctx, storagelayout.BlobData(target))
 	if err != nil {
 		return 0, nil
 	}
@@ -145,14 +147,14 @@ func (h *Handler) backfillIndex(ctx context.Context, name string, subject, idx d
 		if d.Digest.Validate() != nil {
 			continue
 		}
-		if _, err := h.driver.Stat(ctx, edgePath(name, subject, d.Digest)); err == nil {
+		if _, err := h.driver.Stat(ctx, storagelayout.Edge(name, subject, d.Digest)); err == nil {
 			continue // recorded already
 		}
-		target, err := h.readLink(ctx, revisionLinkPath(name, d.Digest))
+		target, err := h.readLink(ctx, storagelayout.RevisionLink(name, d.Digest))
 		if err != nil {
 			continue // listed, but not in this repository
 		}
-		body, err := h.driver.GetContent(ctx, blobDataPath(target))
+		body, err := h.driver.GetContent(ctx, storagelayout.BlobData(target))
 		if err != nil || len(body) > maxManifestSize {
 			continue
 		}

@@ -13,6 +13,8 @@ import (
 	"github.com/distribution/reference"
 	"github.com/opencontainers/go-digest"
 	ocispec "github.com/opencontainers/image-spec/specs-go/v1"
+
+	"github.com/registry-kit/registry-kit/registry/storagelayout"
 )
 
 // maxManifestSize is distribution's limit on a manifest PUT body (maxManifestBodySize).
@@ -66,7 +68,7 @@ func (h *Handler) putManifest(w http.ResponseWriter, r *http.Request, rt route) 
 		}
 		ctx := r.Context()
 		if alias {
-			if err := h.driver.PutContent(ctx, revisionLinkPath(rt.name, addr), []byte(canonical.String())); err != nil {
+			if err := h.driver.PutContent(ctx, storagelayout.RevisionLink(rt.name, addr), []byte(canonical.String())); err != nil {
 				return fmt.Errorf("linking manifest %s to %s: %w", addr, canonical, err)
 			}
 			hdr.Set("Docker-Content-Digest", addr.String())
@@ -143,7 +145,7 @@ func (h *Handler) deleteManifest(w http.ResponseWriter, r *http.Request, rt rout
 	}
 	var other digest.Digest
 	if d.Algorithm() == digest.Canonical {
-		if a := digest.SHA512.FromBytes(body); h.exists(r.Context(), revisionLinkPath(rt.name, a)) {
+		if a := digest.SHA512.FromBytes(body); h.exists(r.Context(), storagelayout.RevisionLink(rt.name, a)) {
 			other = a
 		}
 	} else if canonical != d {
@@ -212,11 +214,11 @@ func (h *Handler) readManifest(ctx context.Context, name string, d digest.Digest
 	if _, err := reference.WithName(name); err != nil {
 		return nil, "", false
 	}
-	target, err := h.readLink(ctx, revisionLinkPath(name, d))
+	target, err := h.readLink(ctx, storagelayout.RevisionLink(name, d))
 	if err != nil || target.Validate() != nil {
 		return nil, "", false
 	}
-	b, err := h.driver.GetContent(ctx, blobDataPath(target))
+	b, err := h.driver.GetContent(ctx, storagelayout.BlobData(target))
 	if err != nil || len(b) > maxManifestSize {
 		return nil, "", false
 	}

@@ -12,6 +12,8 @@ import (
 	storagedriver "github.com/distribution/distribution/v3/registry/storage/driver"
 	"github.com/opencontainers/go-digest"
 	ocispec "github.com/opencontainers/image-spec/specs-go/v1"
+
+	"github.com/registry-kit/registry-kit/registry/storagelayout"
 )
 
 // manifestFields are the parts of an image manifest or index the referrers API needs.
@@ -66,7 +68,7 @@ func (e edges) put(ctx context.Context, name string, subject digest.Digest, desc
 	if err != nil {
 		return fmt.Errorf("encoding referrer %s: %w", desc.Digest, err)
 	}
-	if err := e.driver.PutContent(ctx, edgePath(name, subject, desc.Digest), b); err != nil {
+	if err := e.driver.PutContent(ctx, storagelayout.Edge(name, subject, desc.Digest), b); err != nil {
 		return fmt.Errorf("storing referrer %s of %s in %s: %w", desc.Digest, subject, name, err)
 	}
 	return nil
@@ -74,7 +76,7 @@ func (e edges) put(ctx context.Context, name string, subject digest.Digest, desc
 
 // remove deletes the edge from subject to referrer; a missing edge is not an error.
 func (e edges) remove(ctx context.Context, name string, subject, referrer digest.Digest) error {
-	err := e.driver.Delete(ctx, edgePath(name, subject, referrer))
+	err := e.driver.Delete(ctx, storagelayout.Edge(name, subject, referrer))
 	if err != nil && !errors.As(err, new(storagedriver.PathNotFoundError)) {
 		return fmt.Errorf("removing referrer %s of %s in %s: %w", referrer, subject, name, err)
 	}
@@ -83,7 +85,7 @@ func (e edges) remove(ctx context.Context, name string, subject, referrer digest
 
 // list returns the referrers of subject in repository name whose manifests still exist there, sorted by digest.
 func (e edges) list(ctx context.Context, name string, subject digest.Digest) ([]ocispec.Descriptor, error) {
-	paths, err := e.driver.List(ctx, edgeDir(name, subject))
+	paths, err := e.driver.List(ctx, storagelayout.EdgeDir(name, subject))
 	if err != nil {
 		if errors.As(err, new(storagedriver.PathNotFoundError)) {
 			return nil, nil
@@ -105,7 +107,7 @@ func (e edges) list(ctx context.Context, name string, subject digest.Digest) ([]
 		}
 		// A manifest deleted by another path (garbage collection, a crash between delete and edge removal) leaves
 		// its edge behind: only manifests the repository still links are referrers.
-		if _, err := e.driver.Stat(ctx, revisionLinkPath(name, d.Digest)); err != nil {
+		if _, err := e.driver.Stat(ctx, storagelayout.RevisionLink(name, d.Digest)); err != nil {
 			if errors.As(err, new(storagedriver.PathNotFoundError)) {
 				continue
 			}

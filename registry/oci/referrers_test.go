@@ -12,6 +12,8 @@ import (
 	ocispec "github.com/opencontainers/image-spec/specs-go/v1"
 
 	storagedriver "github.com/distribution/distribution/v3/registry/storage/driver"
+
+	"github.com/registry-kit/registry-kit/registry/storagelayout"
 )
 
 func TestParseManifest(t *testing.T) {
@@ -142,12 +144,12 @@ func TestEdgesList(t *testing.T) {
 					t.Fatal(err)
 				}
 				if s != "d" { // d's manifest was deleted behind the edge's back
-					if err := d.PutContent(ctx, revisionLinkPath(repo, desc.Digest), []byte(desc.Digest.String())); err != nil {
+					if err := d.PutContent(ctx, storagelayout.RevisionLink(repo, desc.Digest), []byte(desc.Digest.String())); err != nil {
 						t.Fatal(err)
 					}
 				}
 			}
-			if err := d.PutContent(ctx, edgeDir(repo, subject)+"/junk", []byte("not json")); err != nil {
+			if err := d.PutContent(ctx, storagelayout.EdgeDir(repo, subject)+"/junk", []byte("not json")); err != nil {
 				t.Fatal(err)
 			}
 			got, err := e.list(ctx, repo, subject)

@@ -7,6 +7,8 @@ import (
 
 	"github.com/distribution/reference"
 	"github.com/opencontainers/go-digest"
+
+	"github.com/registry-kit/registry-kit/registry/storagelayout"
 )
 
 // distribution stores every blob under its sha256 digest. A blob uploaded with ?digest=sha512:... is verified
@@ -71,7 +73,7 @@ func (h *Handler) mountAlias(w http.ResponseWriter, r *http.Request, target stri
 	}
 	var canonical digest.Digest
 	if _, err := reference.WithName(from); err == nil {
-		canonical, _ = h.readLink(r.Context(), layerLinkPath(from, addr))
+		canonical, _ = h.readLink(r.Context(), storagelayout.LayerLink(from, addr))
 	}
 	if canonical == "" || isAlias(canonical.String()) {
 		q.Del("mount")
@@ -86,7 +88,7 @@ func (h *Handler) mountAlias(w http.ResponseWriter, r *http.Request, target stri
 		if code != http.StatusCreated {
 			return nil
 		}
-		if err := h.driver.PutContent(r.Context(), layerLinkPath(target, addr), []byte(canonical.String())); err != nil {
+		if err := h.driver.PutContent(r.Context(), storagelayout.LayerLink(target, addr), []byte(canonical.String())); err != nil {
 			return err
 		}
 		renameDigest(hdr, addr)
